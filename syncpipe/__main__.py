@@ -1,0 +1,5 @@
+"""``python -m syncpipe``."""
+
+from syncpipe.cli import main
+
+main()
