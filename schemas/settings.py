@@ -67,6 +67,8 @@ class SharedSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets_required_outside_dev(self) -> SharedSettings:
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value().encode()) < 32:
+            raise SettingsError("SYNCPIPE_JWT_SECRET must be at least 32 bytes for HS256")
         if self.env == "prod":
             if self.jwt_algorithm == "HS256" and self.jwt_secret is None:
                 raise SettingsError(

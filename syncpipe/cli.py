@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from syncpipe.logs import configure_logging
-from syncpipe.settings import CliSettings
+from syncpipe.settings import CliSettings, ConfigError, load_settings
 
 # Each module exposes ``register(app)``; modules not present in this build are skipped.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -36,7 +36,11 @@ def _root(
         str | None, typer.Option(help="Override SYNCPIPE_LOG_LEVEL (DEBUG, INFO, ...).")
     ] = None,
 ) -> None:
-    settings = CliSettings()
+    try:
+        settings = load_settings(CliSettings)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     configure_logging(log_level.upper() if log_level else settings.level, settings.format)
 
 

@@ -38,6 +38,7 @@ DATAMODEL_CODEGEN_ARGS: tuple[str, ...] = (
     "--use-double-quotes",
     "--strict-nullable",
     "--collapse-root-models",
+    "--use-type-alias",
     "--use-one-literal-as-default",
     "--formatters=ruff-format",
 )
@@ -90,7 +91,10 @@ def generate_python(layout: Layout, out_dir: Path) -> None:
         raise GenError("datamodel-codegen is not installed: run `uv sync` (it is a dev dependency)")
     with tempfile.TemporaryDirectory(prefix="syncpipe-gen-py-") as tmp:
         raw = Path(tmp) / "generated"
-        _run([exe, f"--input={layout.schema_dir}", f"--output={raw}", *DATAMODEL_CODEGEN_ARGS])
+        _run(
+            [exe, f"--input={layout.schema_dir}", f"--output={raw}", *DATAMODEL_CODEGEN_ARGS],
+            layout.root,
+        )
         if out_dir.exists():
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)
@@ -113,7 +117,7 @@ def generate_typescript(layout: Layout, out_file: Path) -> None:
         raise GenError("node is not installed: install Node.js 20+ to generate the PWA types")
     if not (layout.root / "pwa" / "node_modules" / "json-schema-to-typescript").is_dir():
         raise GenError("PWA dev dependencies are missing: run `npm ci --prefix pwa` first")
-    _run([node, str(layout.ts_script), "--out", str(out_file)])
+    _run([node, str(layout.ts_script), "--out", str(out_file)], layout.root)
 
 
 def generate(layout: Layout) -> list[Path]:
@@ -158,9 +162,9 @@ def _source_name(module_file: str) -> str:
     return module_file.removesuffix("_schema.py") + ".schema.json"
 
 
-def _run(cmd: list[str]) -> None:
+def _run(cmd: list[str], cwd: Path) -> None:
     # Output is captured: the tools print progress and deprecation notes, not results.
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=cwd)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()
         raise GenError(f"{Path(cmd[0]).name} failed (exit {proc.returncode}):\n{detail}")

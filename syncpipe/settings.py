@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class CliSettings(BaseSettings):
@@ -20,3 +22,26 @@ class CliSettings(BaseSettings):
         default="auto",
         description="Log format: 'auto' prints text on a terminal and JSON lines otherwise.",
     )
+
+
+class ConfigError(Exception):
+    """Settings from the environment are invalid; the message names each variable."""
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build ``cls`` from the environment, translating validation errors to env var names."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = str(cls.model_config.get("env_prefix", "")).upper()
+        problems = []
+        for err in exc.errors():
+            loc = "_".join(str(p) for p in err["loc"]).upper()
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            if not loc:  # a cross-field rule; its message names the variables
+                problems.append(msg)
+                continue
+            given = err.get("input")
+            shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+            problems.append(f"{prefix}{loc}: {msg}{shown}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc

@@ -3,67 +3,57 @@
 
 from __future__ import annotations
 from typing import Annotated, Any
-from pydantic import ConfigDict, Field, RootModel
+from pydantic import Field
+from typing_extensions import TypeAliasType
 from enum import StrEnum
 
 
-class Common(RootModel[Any]):
-    model_config = ConfigDict(
-        frozen=True,
-    )
-    root: Annotated[Any, Field(title="Common")]
-    """
-    Identifiers and scalar types shared by every syncpipe message.
-    """
+Common = TypeAliasType("Common", Annotated[Any, Field(title="Common")])
+"""
+Identifiers and scalar types shared by every syncpipe message.
+"""
 
 
-class Hlc(RootModel[str]):
-    model_config = ConfigDict(
-        frozen=True,
-    )
-    root: Annotated[
+Hlc = TypeAliasType(
+    "Hlc",
+    Annotated[
         str,
         Field(
             max_length=85,
             pattern="^[0-9]{15}-[0-9a-f]{4}-[A-Za-z0-9_.:-]{1,64}$",
             title="Hlc",
         ),
-    ]
-    """
-    Hybrid logical clock timestamp '{wall_ms:015d}-{counter:04x}-{node}'. Sorts lexicographically in causal order; node is the author's client id (or a server node name).
-    """
+    ],
+)
+"""
+Hybrid logical clock timestamp '{wall_ms:015d}-{counter:04x}-{node}'. Sorts lexicographically in causal order; node is the author's client id (or a server node name).
+"""
 
 
-class ClientId(RootModel[str]):
-    model_config = ConfigDict(
-        frozen=True,
-    )
-    root: Annotated[str, Field(pattern="^[A-Za-z0-9_.:-]{1,64}$", title="ClientId")]
-    """
-    Device id chosen by the client; also the node of the HLCs it authors.
-    """
+ClientId = TypeAliasType(
+    "ClientId",
+    Annotated[str, Field(pattern="^[A-Za-z0-9_.:-]{1,64}$", title="ClientId")],
+)
+"""
+Device id chosen by the client; also the node of the HLCs it authors.
+"""
 
 
-class OpId(RootModel[str]):
-    model_config = ConfigDict(
-        frozen=True,
-    )
-    root: Annotated[str, Field(pattern="^[A-Za-z0-9_.:-]{1,128}$", title="OpId")]
-    """
-    Client-generated unique op id (a UUID is a good choice); the idempotency key.
-    """
+OpId = TypeAliasType(
+    "OpId", Annotated[str, Field(pattern="^[A-Za-z0-9_.:-]{1,128}$", title="OpId")]
+)
+"""
+Client-generated unique op id (a UUID is a good choice); the idempotency key.
+"""
 
 
-class FieldName(RootModel[str]):
-    model_config = ConfigDict(
-        frozen=True,
-    )
-    root: Annotated[
-        str, Field(pattern="^[A-Za-z_][A-Za-z0-9_]{0,63}$", title="FieldName")
-    ]
-    """
-    Field name: letter or underscore, then up to 63 letters, digits or underscores.
-    """
+FieldName = TypeAliasType(
+    "FieldName",
+    Annotated[str, Field(pattern="^[A-Za-z_][A-Za-z0-9_]{0,63}$", title="FieldName")],
+)
+"""
+Field name: letter or underscore, then up to 63 letters, digits or underscores.
+"""
 
 
 class OpKind(StrEnum):
@@ -75,11 +65,7 @@ class OpKind(StrEnum):
     DELETE = "delete"
 
 
-class Cursor(RootModel[str]):
-    model_config = ConfigDict(
-        frozen=True,
-    )
-    root: Annotated[str, Field(max_length=1024, title="Cursor")]
-    """
-    Opaque resume position of a push subscription; send it back unchanged.
-    """
+Cursor = TypeAliasType("Cursor", Annotated[str, Field(max_length=1024, title="Cursor")])
+"""
+Opaque resume position of a push subscription; send it back unchanged.
+"""

@@ -8,12 +8,12 @@ from importlib.metadata import version as dist_version
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from schemas.auth import mint_token
 from schemas.settings import SettingsError, SharedSettings
 from syncpipe import configdoc
 from syncpipe import gen as codegen
+from syncpipe.settings import ConfigError, load_settings
 
 
 def app_version() -> str:
@@ -26,9 +26,9 @@ def app_version() -> str:
 def load_shared_settings() -> SharedSettings:
     """Build SharedSettings from the environment, or exit with the reason (no traceback)."""
     try:
-        return SharedSettings()
-    except (ValidationError, SettingsError) as exc:
-        typer.echo(f"error: bad configuration: {exc}", err=True)
+        return load_settings(SharedSettings)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
 

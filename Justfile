@@ -1,0 +1,65 @@
+# syncpipe task runner. `uv run just --list` shows every recipe.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+uv := "uv run --frozen"
+
+# Show the recipes.
+default:
+    @just --list
+
+# Every test lane: lint, types, import contracts, codegen drift, tests, PWA lanes.
+test: lint gen-check pytest pwa-check
+
+# Static checks: ruff, formatting, mypy --strict, import-linter contracts.
+lint:
+    {{uv}} ruff check .
+    {{uv}} ruff format --check .
+    {{uv}} mypy
+    {{uv}} lint-imports
+
+# Format and auto-fix the Python code.
+fmt:
+    {{uv}} ruff check --fix .
+    {{uv}} ruff format .
+
+# Python tests (pass extra pytest arguments after the recipe name).
+pytest *args:
+    {{uv}} pytest {{args}}
+
+# Regenerate models, types and the README config table from the schemas.
+gen: pwa-deps
+    {{uv}} syncpipe gen
+
+# Fail if any generated file differs from what `just gen` would write.
+gen-check: pwa-deps
+    {{uv}} syncpipe gen --check
+
+# Install the PWA's npm packages when they are missing or stale.
+pwa-deps:
+    @if [ ! -d pwa/node_modules ] || [ pwa/package-lock.json -nt pwa/node_modules/.package-lock.json ]; then npm ci --prefix pwa --no-audit --no-fund; fi
+
+# PWA lanes: typecheck the TypeScript (generated types included).
+pwa-check: pwa-deps
+    npm --prefix pwa run typecheck
+
+# Run the whole system on this machine.
+dev:
+    {{uv}} syncpipe dev
+
+# Run one component.
+broker *args:
+    {{uv}} syncpipe broker {{args}}
+
+ingest *args:
+    {{uv}} syncpipe ingest {{args}}
+
+streams *args:
+    {{uv}} syncpipe streams {{args}}
+
+push *args:
+    {{uv}} syncpipe push {{args}}
+
+# Benchmarks: print numbers (they are not tests).
+bench:
+    @for b in perf/bench_*.py; do echo "== $b"; {{uv}} python "$b"; done
