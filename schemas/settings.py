@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.readmodel import DEFAULT_REDIS_PREFIX
 from schemas.topics import DEFAULT_PREFIX, Topics
 
 DEV_JWT_SECRET = "syncpipe-dev-secret-not-for-production"
@@ -45,6 +46,10 @@ class SharedSettings(BaseSettings):
             "Redis URL for the read model, op-id dedupe and rate limits. Unset: `syncpipe "
             "dev` starts an embedded Redis server."
         ),
+    )
+    redis_prefix: str = Field(
+        default=DEFAULT_REDIS_PREFIX,
+        description="Prefix of every Redis key syncpipe writes (read model, dedupe, rate limits).",
     )
     topic_prefix: str = Field(
         default=DEFAULT_PREFIX,
