@@ -1,66 +1,44 @@
-"""Parsing and serializing push protocol frames with the generated models."""
+"""Parsing and serializing push protocol frames with the generated models.
+
+The unions of client and server messages come from the generated ``PushProtocol``
+model (its ``client`` and ``server`` fields), so they follow the schema without being
+listed again here.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import orjson
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
-from schemas.generated.push_schema import (
-    BatchMessage,
-    ConflictMessage,
-    DisconnectNoticeMessage,
-    EntityMessage,
-    ErrorMessage,
-    HelloMessage,
-    PingMessage,
-    PongMessage,
-    ReceiptMessage,
-    SnapshotMessage,
-    SubscribeMessage,
-    UnsubscribeMessage,
-)
+from schemas.generated.push_schema import PushProtocol
 
 PROTOCOL_VERSION = 1
 
-ClientMessage = Annotated[
-    SubscribeMessage | UnsubscribeMessage | PingMessage, Field(discriminator="type")
-]
-ServerMessage = Annotated[
-    HelloMessage
-    | SnapshotMessage
-    | EntityMessage
-    | ConflictMessage
-    | ReceiptMessage
-    | DisconnectNoticeMessage
-    | ErrorMessage
-    | PongMessage
-    | BatchMessage,
-    Field(discriminator="type"),
-]
 
-CLIENT_MESSAGE: TypeAdapter[SubscribeMessage | UnsubscribeMessage | PingMessage] = TypeAdapter(
-    ClientMessage
-)
-SERVER_MESSAGE: TypeAdapter[
-    HelloMessage
-    | SnapshotMessage
-    | EntityMessage
-    | ConflictMessage
-    | ReceiptMessage
-    | DisconnectNoticeMessage
-    | ErrorMessage
-    | PongMessage
-    | BatchMessage
-] = TypeAdapter(ServerMessage)
+def _union_adapter(field: str) -> TypeAdapter[Any]:
+    info = PushProtocol.model_fields[field]
+    union: Any = Annotated[info.annotation, Field(discriminator=info.discriminator)]
+    return TypeAdapter(union)
 
 
-def parse_client_frame(data: str | bytes) -> SubscribeMessage | UnsubscribeMessage | PingMessage:
-    """Validate one client frame; raises ``pydantic.ValidationError`` or ``ValueError``."""
-    return CLIENT_MESSAGE.validate_json(data)
+CLIENT_MESSAGE = _union_adapter("client")
+"""Validates one client frame (subscribe, unsubscribe, ping), discriminated by ``type``."""
+
+SERVER_MESSAGE = _union_adapter("server")
+"""Validates one server frame (hello … batch), discriminated by ``type``."""
 
 
-def dump_frame(message: Any) -> bytes:
-    """Serialize a server or client message model to a compact JSON frame."""
-    return orjson.dumps(message.model_dump(mode="json", exclude_none=False))
+def parse_client_frame(data: str | bytes) -> BaseModel:
+    """Validate one client frame; raises ``pydantic.ValidationError`` when it is not one.
+
+    The result is a ``SubscribeMessage``, ``UnsubscribeMessage`` or ``PingMessage``.
+    """
+    message: BaseModel = CLIENT_MESSAGE.validate_json(data)
+    return message
+
+
+def dump_frame(message: BaseModel) -> bytes:
+    """Serialize a message model to a compact JSON frame."""
+    return orjson.dumps(message.model_dump(mode="json"))
