@@ -1,0 +1,464 @@
+/**
+ * The durable op queue. Every op the user makes is stored here first and survives
+ * reloads and browser restarts; the outbox delivers it to ingest and follows it until the
+ * push service reports how it was reconciled.
+ *
+ *     pending ──► inflight ──202 accepted/duplicate──► sent ──receipt applied──► reconciled
+ *        ▲          │  │                                 │ └──conflict / lost to other──► conflicted
+ *        │          │  └─network, 5xx, 429, retriable──► retrying ──(backoff due)──► inflight
+ *        │          └─non-retryable 4xx, rejected, invalid receipt, last attempt──► failed
+ *        └──────────────────────── retry (user) ───────────────────────────────────┘
+ *
+ * Retries wait `fullJitterDelay(attempts)` or the server's Retry-After; after
+ * `maxAttempts` wire attempts an op is `failed` ("needs attention": retry or discard).
+ * Ops are sent in enqueue order in batches of up to 500; a batch refused as a whole with a
+ * non-retryable 4xx is split and each op sent alone, so one bad op never blocks the
+ * others, and an op waiting in backoff never holds back newer ops. Only one tab drains at
+ * a time (a Web Lock); "Sync now" drains at once, ignoring backoff. Reconciled ops are
+ * removed; conflicted ones stay until applied again or dismissed.
+ */
+import type { Conflict, EntityState, Op, OpResult, Receipt } from "../generated/schemas";
+import type { OpError, OpStatus, OutboxRecord, Store } from "../store/types";
+import { DEFAULT_BACKOFF, fullJitterDelay, type BackoffPolicy } from "./backoff";
+import { localLock, type LockFn } from "./lock";
+import type { OpsTransport, PostResult } from "./transport";
+
+export const MAX_BATCH = 500;
+export const LOCK_NAME = "syncpipe-outbox";
+
+/** Statuses of ops still on their way to the server. */
+export const WAITING: readonly OpStatus[] = ["pending", "inflight", "retrying"];
+
+export interface OutboxTransition {
+  op_id: string;
+  from: OpStatus | null;
+  /** `null` when the record was removed (reconciled, discarded, dismissed). */
+  to: OpStatus | null;
+}
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface OutboxOptions {
+  store: Store;
+  transport: OpsTransport;
+  /** This device's client id: conflicts are only for losses to other clients. */
+  clientId: string;
+  backoff?: Partial<BackoffPolicy>;
+  maxBatch?: number;
+  now?: () => number;
+  random?: () => number;
+  lock?: LockFn;
+  timers?: Timers;
+  /** Called with every server HLC seen in an ingest response (adopt it into the clock). */
+  onServerHlc?: (hlc: string) => void;
+}
+
+const realTimers: Timers = {
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** HTTP statuses worth sending again later. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 401 || status === 408 || status === 425 || status === 429 || status >= 500;
+}
+
+export class Outbox {
+  readonly policy: BackoffPolicy;
+  private readonly records = new Map<string, OutboxRecord>();
+  private readonly listeners = new Set<(t: OutboxTransition[]) => void>();
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly lock: LockFn;
+  private readonly timers: Timers;
+  private readonly maxBatch: number;
+  private draining: Promise<void> | null = null;
+  private rerun: { force: boolean } | null = null;
+  private wake: unknown = null;
+  private wakeAt: number | null = null;
+  private lastSeq = 0;
+  private stopped = false;
+
+  constructor(private readonly options: OutboxOptions) {
+    this.policy = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.lock = options.lock ?? localLock();
+    this.timers = options.timers ?? realTimers;
+    this.maxBatch = Math.min(Math.max(options.maxBatch ?? MAX_BATCH, 1), MAX_BATCH);
+  }
+
+  /** Load the queue from the store (call once at start, and when another tab changed it). */
+  async load(): Promise<void> {
+    const stored = await this.options.store.listOps();
+    const transitions: OutboxTransition[] = [];
+    const seen = new Set<string>();
+    for (const r of stored) {
+      seen.add(r.op.op_id);
+      const before = this.records.get(r.op.op_id);
+      if (before === undefined || before.status !== r.status || before.updated_at !== r.updated_at) {
+        transitions.push({ op_id: r.op.op_id, from: before?.status ?? null, to: r.status });
+      }
+      this.records.set(r.op.op_id, r);
+      this.lastSeq = Math.max(this.lastSeq, r.seq);
+    }
+    for (const [id, r] of this.records) {
+      if (!seen.has(id)) {
+        this.records.delete(id);
+        transitions.push({ op_id: id, from: r.status, to: null });
+      }
+    }
+    this.emit(transitions);
+    this.scheduleWake();
+  }
+
+  /** Every op in the queue, in enqueue order. */
+  list(): OutboxRecord[] {
+    return [...this.records.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  get(opId: string): OutboxRecord | undefined {
+    return this.records.get(opId);
+  }
+
+  /** How many ops are still on their way (pending, inflight, retrying). */
+  waitingCount(): number {
+    return this.list().filter((r) => WAITING.includes(r.status)).length;
+  }
+
+  /** Subscribe to status changes; returns the unsubscribe function. */
+  subscribe(listener: (transitions: OutboxTransition[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Store a new op as `pending` and start delivering it. */
+  async enqueue(op: Op): Promise<OutboxRecord> {
+    const t = this.now();
+    this.lastSeq = Math.max(this.lastSeq + 1, t * 1000);
+    const record: OutboxRecord = {
+      op,
+      seq: this.lastSeq,
+      status: "pending",
+      attempts: 0,
+      next_attempt_at: null,
+      error: null,
+      conflict: null,
+      receipt_status: null,
+      created_at: t,
+      updated_at: t,
+    };
+    await this.commit([record], [{ op_id: op.op_id, from: null, to: "pending" }]);
+    void this.drain();
+    return record;
+  }
+
+  /** "Sync now": send every waiting op at once, ignoring backoff. */
+  syncNow(): Promise<void> {
+    return this.drain({ force: true });
+  }
+
+  /**
+   * Deliver what is due. Concurrent calls coalesce into the running drain (which runs once
+   * more); across tabs the Web Lock serializes drains.
+   */
+  drain(options: { force?: boolean } = {}): Promise<void> {
+    const force = options.force ?? false;
+    if (this.stopped) return Promise.resolve();
+    if (this.draining !== null) {
+      this.rerun = { force: force || (this.rerun?.force ?? false) };
+      return this.draining;
+    }
+    const run = async (): Promise<void> => {
+      let next: { force: boolean } | null = { force };
+      try {
+        while (next !== null) {
+          this.rerun = null;
+          const f = next.force;
+          await this.lock(LOCK_NAME, () => this.drainLocked(f));
+          next = this.rerun;
+        }
+      } finally {
+        this.draining = null;
+        this.scheduleWake();
+      }
+    };
+    this.draining = run();
+    return this.draining;
+  }
+
+  /** Put a failed op back in the queue with fresh attempts. */
+  async retry(opId: string): Promise<void> {
+    const r = this.records.get(opId);
+    if (r === undefined || r.status !== "failed") return;
+    await this.transition([r], "pending", { attempts: 0, next_attempt_at: null, error: null });
+    void this.drain();
+  }
+
+  /** Drop a failed or conflicted op (the user gave up on it). */
+  async discard(opId: string): Promise<void> {
+    const r = this.records.get(opId);
+    if (r === undefined) return;
+    await this.remove([r]);
+  }
+
+  /** A reconciliation receipt for one of our ops; `entity` is the server state, if known. */
+  async onReceipt(receipt: Receipt, entity?: EntityState): Promise<void> {
+    const r = this.records.get(receipt.op_id);
+    if (r === undefined || r.status === "failed" || r.status === "conflicted") return;
+    switch (receipt.status) {
+      case "applied":
+      case "duplicate":
+        await this.remove([r], "reconciled");
+        return;
+      case "invalid":
+        await this.transition([r], "failed", {
+          receipt_status: receipt.status,
+          next_attempt_at: null,
+          error: { code: "invalid", message: receipt.reason ?? "the server could not apply this change", retriable: false },
+        });
+        return;
+      case "partial":
+      case "stale":
+        if (entity !== undefined && this.lostToAnotherClient(r.op, receipt, entity)) {
+          await this.transition([r], "conflicted", { receipt_status: receipt.status, next_attempt_at: null });
+        } else {
+          await this.remove([r], "reconciled");
+        }
+        return;
+    }
+  }
+
+  /** A conflict report: one of our ops lost to another client's newer write. */
+  async onConflict(conflict: Conflict): Promise<void> {
+    if (conflict.client_id !== this.options.clientId) return;
+    const r = this.records.get(conflict.op_id);
+    if (r !== undefined) {
+      if (r.status === "failed") return;
+      await this.transition([r], "conflicted", { conflict, next_attempt_at: null });
+      return;
+    }
+    // Already reconciled and removed (the receipt came first): keep the conflict anyway.
+    const t = this.now();
+    const fields: Record<string, unknown> = {};
+    for (const [name, f] of Object.entries(conflict.fields)) if (f !== undefined) fields[name] = f.yours.value;
+    const record: OutboxRecord = {
+      op: {
+        op_id: conflict.op_id,
+        client_id: conflict.client_id,
+        collection: conflict.collection,
+        entity_id: conflict.entity_id,
+        kind: conflict.kind,
+        fields: conflict.kind === "upsert" ? fields : null,
+        hlc: conflict.hlc,
+      },
+      seq: ++this.lastSeq,
+      status: "conflicted",
+      attempts: 1,
+      next_attempt_at: null,
+      error: null,
+      conflict,
+      receipt_status: null,
+      created_at: t,
+      updated_at: t,
+    };
+    await this.commit([record], [{ op_id: conflict.op_id, from: null, to: "conflicted" }]);
+  }
+
+  /** Stop timers; an in-flight drain finishes but nothing new starts. */
+  stop(): void {
+    this.stopped = true;
+    if (this.wake !== null) this.timers.clearTimeout(this.wake);
+    this.wake = null;
+    this.wakeAt = null;
+  }
+
+  private lostToAnotherClient(op: Op, receipt: Receipt, entity: EntityState): boolean {
+    const me = this.options.clientId;
+    if (op.kind === "delete") {
+      return receipt.lost_fields.some((f) => {
+        const reg = entity.fields[f];
+        return reg !== undefined && reg.client_id !== me;
+      });
+    }
+    return receipt.lost_fields.some((f) => {
+      const reg = entity.fields[f];
+      if (reg !== undefined && reg.hlc > op.hlc) return reg.client_id !== me;
+      if (entity.deleted_hlc !== null && op.hlc <= entity.deleted_hlc) return entity.deleted_by !== me;
+      return reg !== undefined && reg.client_id !== me;
+    });
+  }
+
+  private async drainLocked(force: boolean): Promise<void> {
+    await this.load(); // another tab may have added, sent or removed ops
+    // We hold the lock, so nothing is really in flight: those are from a closed tab.
+    const orphans = this.list().filter((r) => r.status === "inflight");
+    if (orphans.length > 0) await this.transition(orphans, "retrying", { next_attempt_at: this.now() });
+    const tried = new Set<string>();
+    for (;;) {
+      const t = this.now();
+      const due = this.list().filter(
+        (r) =>
+          !tried.has(r.op.op_id) &&
+          (r.status === "pending" ||
+            (r.status === "retrying" && (force || (r.next_attempt_at ?? 0) <= t))),
+      );
+      if (due.length === 0 || this.stopped) return;
+      const batch = due.slice(0, this.maxBatch);
+      for (const r of batch) tried.add(r.op.op_id);
+      await this.send(batch);
+    }
+  }
+
+  private async send(batch: OutboxRecord[]): Promise<void> {
+    const inflight = await this.transition(batch, "inflight", (r) => ({ attempts: r.attempts + 1, next_attempt_at: null }));
+    const ops = inflight.map((r) => r.op) as [Op, ...Op[]];
+    let result: PostResult;
+    try {
+      result = await this.options.transport.post({ ops });
+    } catch (err) {
+      result = { kind: "network", message: err instanceof Error ? err.message : String(err) };
+    }
+    // A receipt may have overtaken the response; only ops still inflight are ours to move.
+    const still = inflight
+      .map((r) => this.records.get(r.op.op_id))
+      .filter((r): r is OutboxRecord => r?.status === "inflight");
+    if (result.kind === "network") {
+      await this.retryOrFail(still, { code: "network", message: `network error: ${result.message}`, retriable: true }, null);
+      return;
+    }
+    if (result.kind === "http_error") {
+      const p = result.problem;
+      const error: OpError = {
+        code: p?.code ?? `http_${result.status}`,
+        message: p?.detail ?? p?.title ?? `the server answered HTTP ${result.status}`,
+        http_status: result.status,
+        retriable: isRetryableStatus(result.status),
+      };
+      if (error.retriable) {
+        await this.retryOrFail(still, error, result.retryAfterMs);
+      } else if (still.length > 1) {
+        // Refused as a whole: find the bad op(s) by sending each op alone.
+        for (const r of still) {
+          const current = this.records.get(r.op.op_id);
+          if (current?.status === "inflight") await this.send([current]);
+        }
+      } else {
+        await this.transition(still, "failed", { error });
+      }
+      return;
+    }
+    this.options.onServerHlc?.(result.result.server_hlc);
+    const byId = new Map<string, OpResult>();
+    for (const res of result.result.results) byId.set(res.op_id, res);
+    const sent: OutboxRecord[] = [];
+    for (const r of still) {
+      const res = byId.get(r.op.op_id);
+      if (res === undefined) {
+        await this.retryOrFail([r], { code: "missing_result", message: "the server did not answer for this op", retriable: true }, null);
+      } else if (res.status === "accepted" || res.status === "duplicate") {
+        sent.push(r);
+      } else {
+        const error: OpError = {
+          code: res.code ?? "rejected",
+          message: res.message ?? "the server rejected this change",
+          retriable: res.retriable ?? false,
+        };
+        if (error.retriable) await this.retryOrFail([r], error, null);
+        else await this.transition([r], "failed", { error });
+      }
+    }
+    if (sent.length > 0) await this.transition(sent, "sent", { error: null });
+  }
+
+  private async retryOrFail(records: OutboxRecord[], error: OpError, retryAfterMs: number | null): Promise<void> {
+    const exhausted = records.filter((r) => r.attempts >= this.policy.maxAttempts);
+    const again = records.filter((r) => r.attempts < this.policy.maxAttempts);
+    if (exhausted.length > 0) {
+      await this.transition(exhausted, "failed", (r) => ({
+        error: { ...error, message: `${error.message} (gave up after ${r.attempts} attempts)` },
+      }));
+    }
+    if (again.length > 0) {
+      const t = this.now();
+      await this.transition(again, "retrying", (r) => ({
+        error,
+        next_attempt_at: t + (retryAfterMs ?? fullJitterDelay(r.attempts, this.policy, this.random)),
+      }));
+    }
+  }
+
+  private async transition(
+    records: OutboxRecord[],
+    to: OpStatus,
+    patch: Partial<OutboxRecord> | ((r: OutboxRecord) => Partial<OutboxRecord>) = {},
+  ): Promise<OutboxRecord[]> {
+    if (records.length === 0) return [];
+    const t = this.now();
+    const next = records.map((r) => ({
+      ...r,
+      ...(typeof patch === "function" ? patch(r) : patch),
+      status: to,
+      updated_at: t,
+    }));
+    await this.commit(
+      next,
+      records.map((r) => ({ op_id: r.op.op_id, from: r.status, to })),
+    );
+    return next;
+  }
+
+  private async remove(records: OutboxRecord[], via?: OpStatus): Promise<void> {
+    const ids = records.map((r) => r.op.op_id);
+    await this.options.store.deleteOps(ids);
+    for (const id of ids) this.records.delete(id);
+    const transitions: OutboxTransition[] = [];
+    for (const r of records) {
+      if (via !== undefined) transitions.push({ op_id: r.op.op_id, from: r.status, to: via });
+      transitions.push({ op_id: r.op.op_id, from: via ?? r.status, to: null });
+    }
+    this.emit(transitions);
+  }
+
+  private async commit(records: OutboxRecord[], transitions: OutboxTransition[]): Promise<void> {
+    await this.options.store.putOps(records);
+    for (const r of records) this.records.set(r.op.op_id, r);
+    this.emit(transitions);
+  }
+
+  private emit(transitions: OutboxTransition[]): void {
+    if (transitions.length === 0) return;
+    for (const l of this.listeners) l(transitions);
+  }
+
+  /** Arm one timer for the earliest retry that is due later. */
+  private scheduleWake(): void {
+    if (this.stopped || this.draining !== null) return; // drain() re-arms when it ends
+    const times = this.list()
+      .filter((r) => r.status === "retrying" || r.status === "pending")
+      .map((r) => (r.status === "pending" ? this.now() : (r.next_attempt_at ?? this.now())));
+    if (times.length === 0) {
+      if (this.wake !== null) this.timers.clearTimeout(this.wake);
+      this.wake = null;
+      this.wakeAt = null;
+      return;
+    }
+    const at = Math.min(...times);
+    if (this.wake !== null && this.wakeAt === at) return;
+    if (this.wake !== null) this.timers.clearTimeout(this.wake);
+    this.wakeAt = at;
+    this.wake = this.timers.setTimeout(() => {
+      this.wake = null;
+      this.wakeAt = null;
+      void this.drain();
+    }, Math.max(0, at - this.now()));
+  }
+
+  /** When the next automatic attempt is due (ms since epoch), or null. */
+  nextWakeAt(): number | null {
+    return this.wakeAt;
+  }
+}

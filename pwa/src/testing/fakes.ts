@@ -1,0 +1,89 @@
+/** Test doubles shared by the unit tests: a manual clock/timers and a scripted transport. */
+import type { Op, OpBatch, OpBatchResult, OpResult } from "../generated/schemas";
+import type { OpsTransport, PostResult } from "../outbox/transport";
+import type { Timers } from "../outbox/outbox";
+
+/** A clock and timers that only move when the test says so. */
+export class ManualTime implements Timers {
+  now = 1_700_000_000_000;
+  private nextId = 1;
+  private readonly pending = new Map<number, { at: number; fn: () => void }>();
+
+  readonly clock = (): number => this.now;
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.pending.set(id, { at: this.now + Math.max(0, ms), fn });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.pending.delete(handle as number);
+  }
+
+  /** Move time forward, firing every timer that comes due, in time order. */
+  advance(ms: number): void {
+    const until = this.now + ms;
+    for (;;) {
+      const due = [...this.pending.entries()]
+        .filter(([, t]) => t.at <= until)
+        .sort((a, b) => a[1].at - b[1].at)[0];
+      if (due === undefined) break;
+      this.pending.delete(due[0]);
+      this.now = Math.max(this.now, due[1].at);
+      due[1].fn();
+    }
+    this.now = until;
+  }
+
+  /** When the earliest timer fires, or null. */
+  nextAt(): number | null {
+    const ats = [...this.pending.values()].map((t) => t.at);
+    return ats.length === 0 ? null : Math.min(...ats);
+  }
+}
+
+type Responder = (batch: OpBatch) => PostResult | Promise<PostResult>;
+
+/** A transport that answers from a script (then accepts everything) and records calls. */
+export class ScriptedTransport implements OpsTransport {
+  readonly calls: Op[][] = [];
+  private readonly script: Responder[] = [];
+  serverHlc = "001700000000000-0000-ingest-1";
+
+  /** Queue one answer (used by the next post). */
+  then(responder: Responder | PostResult): this {
+    this.script.push(typeof responder === "function" ? responder : () => responder);
+    return this;
+  }
+
+  async post(batch: OpBatch): Promise<PostResult> {
+    this.calls.push([...batch.ops]);
+    const next = this.script.shift();
+    if (next !== undefined) return next(batch);
+    return this.accept(batch);
+  }
+
+  accept(batch: OpBatch, overrides: Record<string, Partial<OpResult>> = {}): PostResult {
+    const results: OpResult[] = batch.ops.map((op) => ({
+      op_id: op.op_id,
+      status: "accepted",
+      partition: 0,
+      offset: 0,
+      ...overrides[op.op_id],
+    }));
+    const result: OpBatchResult = { results, server_hlc: this.serverHlc };
+    return { kind: "ok", result };
+  }
+
+  /** Every op id posted, in order (an op sent twice appears twice). */
+  sentIds(): string[] {
+    return this.calls.flat().map((o) => o.op_id);
+  }
+}
+
+export function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
