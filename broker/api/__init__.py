@@ -1,0 +1,48 @@
+"""One module per Kafka API key; importing this package registers them all."""
+
+from broker.api import (
+    k00_produce,
+    k01_fetch,
+    k02_list_offsets,
+    k03_metadata,
+    k08_offset_commit,
+    k09_offset_fetch,
+    k10_find_coordinator,
+    k11_join_group,
+    k12_heartbeat,
+    k13_leave_group,
+    k14_sync_group,
+    k15_describe_groups,
+    k16_list_groups,
+    k18_api_versions,
+    k19_create_topics,
+    k20_delete_topics,
+    k22_init_producer_id,
+    k23_offset_for_leader_epoch,
+    k32_describe_configs,
+)
+from broker.api.registry import HANDLERS, Api
+
+__all__ = [
+    "HANDLERS",
+    "Api",
+    "k00_produce",
+    "k01_fetch",
+    "k02_list_offsets",
+    "k03_metadata",
+    "k08_offset_commit",
+    "k09_offset_fetch",
+    "k10_find_coordinator",
+    "k11_join_group",
+    "k12_heartbeat",
+    "k13_leave_group",
+    "k14_sync_group",
+    "k15_describe_groups",
+    "k16_list_groups",
+    "k18_api_versions",
+    "k19_create_topics",
+    "k20_delete_topics",
+    "k22_init_producer_id",
+    "k23_offset_for_leader_epoch",
+    "k32_describe_configs",
+]

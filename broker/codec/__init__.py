@@ -1,0 +1,1 @@
+"""Kafka wire codec: primitives, request/response headers, record batches (magic 2)."""

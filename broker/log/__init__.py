@@ -1,0 +1,1 @@
+"""Partition logs on disk: segments, sparse indexes, group commit, recovery, cleanup."""
