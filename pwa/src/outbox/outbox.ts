@@ -232,6 +232,50 @@ export class Outbox {
     }
   }
 
+  /**
+   * A newer server state of an entity: settles `sent` ops on it whose receipt was missed
+   * (e.g. while disconnected). An op the state contains is reconciled; an op it wholly
+   * supersedes is treated like a stale receipt.
+   */
+  async onServerState(entity: EntityState): Promise<void> {
+    for (const r of this.list()) {
+      const op = r.op;
+      if (r.status !== "sent" || op.collection !== entity.collection || op.entity_id !== entity.entity_id) continue;
+      const contains =
+        entity.deleted_op_id === op.op_id ||
+        Object.values(entity.fields).some((reg) => reg?.op_id === op.op_id);
+      if (contains) {
+        await this.remove([r], "reconciled");
+        continue;
+      }
+      const names = Object.keys(op.fields ?? {});
+      const beatenByDelete = entity.deleted_hlc !== null && entity.deleted_hlc >= op.hlc;
+      const superseded =
+        op.kind === "delete"
+          ? entity.deleted_hlc !== null && entity.deleted_hlc > op.hlc
+          : names.every((f) => beatenByDelete || (entity.fields[f]?.hlc ?? "") > op.hlc);
+      if (!superseded) continue;
+      await this.onReceipt(
+        {
+          op_id: op.op_id,
+          tenant: entity.tenant,
+          client_id: op.client_id,
+          user_id: "",
+          collection: op.collection,
+          entity_id: op.entity_id,
+          kind: op.kind,
+          hlc: op.hlc,
+          status: "stale",
+          version: entity.version,
+          lost_fields: op.kind === "delete" ? [] : names.sort(),
+          reason: null,
+          received_at_ms: entity.received_at_ms,
+        },
+        entity,
+      );
+    }
+  }
+
   /** A conflict report: one of our ops lost to another client's newer write. */
   async onConflict(conflict: Conflict): Promise<void> {
     if (conflict.client_id !== this.options.clientId) return;

@@ -87,3 +87,56 @@ export function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } 
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
 }
+
+/** A WebSocket stand-in: the test opens, feeds frames to and closes it. */
+export class FakeSocket {
+  readonly sent: unknown[] = [];
+  closed: { code?: number; reason?: string } | null = null;
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+
+  constructor(readonly url: string) {}
+
+  send(data: string): void {
+    this.sent.push(JSON.parse(data));
+  }
+
+  close(code?: number, reason?: string): void {
+    this.closed = { code, reason };
+  }
+
+  /** Server side: accept the connection. */
+  open(): void {
+    this.onopen?.({});
+  }
+
+  /** Server side: send one frame (an object is JSON-encoded). */
+  receive(message: unknown): void {
+    this.onmessage?.({ data: typeof message === "string" ? message : JSON.stringify(message) });
+  }
+
+  /** Server side: close the connection. */
+  drop(code = 1006, reason = ""): void {
+    this.onclose?.({ code, reason });
+  }
+}
+
+/** A socket factory that remembers every socket it made. */
+export function socketFactory(): { sockets: FakeSocket[]; factory: (url: string) => FakeSocket; last: () => FakeSocket } {
+  const sockets: FakeSocket[] = [];
+  return {
+    sockets,
+    factory: (url: string) => {
+      const s = new FakeSocket(url);
+      sockets.push(s);
+      return s;
+    },
+    last: () => {
+      const s = sockets.at(-1);
+      if (s === undefined) throw new Error("no socket was opened");
+      return s;
+    },
+  };
+}

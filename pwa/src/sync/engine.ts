@@ -1,0 +1,423 @@
+/**
+ * The sync engine: one object the UI talks to. It owns the HLC, the outbox, the replica
+ * of server state and the push connection, and turns them into a task list.
+ *
+ * Local edits become ops (fresh HLC, new op id) in the durable outbox; push messages
+ * update the replica (kept by version), the cursor (stored with the state in one
+ * transaction) and settle outbox ops (receipts, conflicts). The task list is always
+ * `replica ⊕ unconfirmed ops`, recomputed on every change.
+ */
+import type { EntityState, Op, ServerMessage } from "../generated/schemas";
+import type { LockFn } from "../outbox/lock";
+import { Outbox, WAITING, type Timers } from "../outbox/outbox";
+import type { BackoffPolicy } from "../outbox/backoff";
+import type { OpsTransport } from "../outbox/transport";
+import type { OutboxRecord, Store } from "../store/types";
+import { HlcClock } from "./hlc";
+import { PushClient, type PushState, type SocketFactory } from "./push";
+import { Replica, localRecord } from "./replica";
+
+export const TASKS = "tasks";
+
+/** Ops in these states are shown in the local view (the user's edits not yet confirmed). */
+const OVERLAID: readonly OutboxRecord["status"][] = ["pending", "inflight", "retrying", "sent"];
+
+export interface ConflictHint {
+  /** The conflicted op (apply again / dismiss act on it). */
+  opId: string;
+  /** What the server kept, quoted for the hint: `'Buy oat milk'`, `done`, `the deletion`. */
+  kept: string;
+}
+
+export interface TaskView {
+  id: string;
+  title: string;
+  done: boolean;
+  /** Deleted (shown only while a conflict hint explains it). */
+  deleted: boolean;
+  /** Has edits that are not confirmed by the server yet. */
+  unsynced: boolean;
+  conflicts: ConflictHint[];
+}
+
+export interface VersionMismatch {
+  protocol: number;
+  app_version: string;
+}
+
+export interface EngineStatus {
+  /** The browser reports a network and the push socket is open. */
+  online: boolean;
+  push: PushState;
+  /** Ops on their way: pending, inflight, retrying. */
+  waiting: number;
+  /** Ops that need attention (retry or discard). */
+  failed: OutboxRecord[];
+  versionMismatch: VersionMismatch | null;
+  lastError: string | null;
+}
+
+interface ChannelLike {
+  postMessage(message: unknown): void;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  close?(): void;
+}
+
+export interface EngineOptions {
+  store: Store;
+  transport: OpsTransport;
+  /** null: no push connection (offline-only, or tests that drive `handle`). */
+  socketFactory: SocketFactory | null;
+  wsBase: () => string;
+  token: () => string | null;
+  appVersion: string;
+  protocol: number;
+  backoff?: Partial<BackoffPolicy>;
+  wallClock?: () => number;
+  random?: () => number;
+  timers?: Timers;
+  lock?: LockFn;
+  newId?: () => string;
+  /** Tells other tabs of this app that the shared IndexedDB changed. */
+  channel?: ChannelLike | null;
+  /** navigator.onLine, read when the status is computed. */
+  browserOnline?: () => boolean;
+}
+
+function randomId(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+function newClientId(random: () => number): string {
+  let s = "";
+  for (let i = 0; i < 12; i++) s += Math.floor(random() * 36).toString(36);
+  return `web-${s}`;
+}
+
+function quote(value: unknown): string {
+  if (typeof value === "string") return `'${value}'`;
+  if (typeof value === "boolean") return value ? "done" : "not done";
+  return JSON.stringify(value);
+}
+
+export class SyncEngine {
+  readonly outbox: Outbox;
+  readonly replica = new Replica();
+  readonly push: PushClient | null;
+  private readonly listeners = new Set<() => void>();
+  private versionMismatch: VersionMismatch | null = null;
+  private lastError: string | null = null;
+  private pushState: PushState = "idle";
+  private notifyQueued = false;
+  private broadcastQueued = false;
+  private readonly newId: () => string;
+
+  private constructor(
+    private readonly options: EngineOptions,
+    readonly clientId: string,
+    readonly clock: HlcClock,
+  ) {
+    this.newId = options.newId ?? randomId;
+    this.outbox = new Outbox({
+      store: options.store,
+      transport: options.transport,
+      clientId,
+      backoff: options.backoff,
+      now: options.wallClock,
+      random: options.random,
+      timers: options.timers,
+      lock: options.lock,
+      onServerHlc: (hlc) => void this.adopt(hlc),
+    });
+    this.outbox.subscribe(() => {
+      this.notify();
+      this.broadcast();
+    });
+    this.push =
+      options.socketFactory === null
+        ? null
+        : new PushClient({
+            wsBase: options.wsBase,
+            token: options.token,
+            socketFactory: options.socketFactory,
+            timers: options.timers,
+            random: options.random,
+            subscriptions: async () => [{ collection: TASKS, cursor: await options.store.getCursor(TASKS) }],
+            handler: {
+              onMessage: (m) => this.handle(m),
+              onState: (state) => {
+                this.pushState = state;
+                if (state === "rejected") this.lastError = "the push service refused this connection";
+                this.notify();
+              },
+            },
+          });
+    if (options.channel) {
+      options.channel.onmessage = () => void this.reload();
+    }
+  }
+
+  /** Load (or create) the client id, clock, outbox and replica from the store. */
+  static async open(options: EngineOptions): Promise<SyncEngine> {
+    const random = options.random ?? Math.random;
+    let clientId = await options.store.getMeta<string>("client_id");
+    if (clientId === undefined) {
+      clientId = newClientId(random);
+      await options.store.setMeta("client_id", clientId);
+    }
+    const clock = new HlcClock(clientId, options.wallClock);
+    const last = await options.store.getMeta<string>("hlc");
+    if (last !== undefined) clock.receive(last); // never issue a timestamp again
+    const engine = new SyncEngine(options, clientId, clock);
+    await engine.reload();
+    return engine;
+  }
+
+  /** Start delivering the outbox and connect to push. */
+  start(): void {
+    this.push?.start();
+    void this.outbox.drain();
+  }
+
+  stop(): void {
+    this.push?.stop();
+    this.outbox.stop();
+    this.options.channel?.close?.();
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The browser went online or offline. */
+  setOnline(online: boolean): void {
+    if (online) {
+      this.push?.reconnectNow();
+      void this.outbox.syncNow();
+    }
+    this.notify();
+  }
+
+  status(): EngineStatus {
+    const records = this.outbox.list();
+    const browserOnline = this.options.browserOnline?.() ?? true;
+    return {
+      online: browserOnline && (this.push === null || this.pushState === "open"),
+      push: this.pushState,
+      waiting: records.filter((r) => WAITING.includes(r.status)).length,
+      failed: records.filter((r) => r.status === "failed"),
+      versionMismatch: this.versionMismatch,
+      lastError: this.lastError,
+    };
+  }
+
+  /** The task list: server state with unconfirmed edits applied, in creation order. */
+  tasks(): TaskView[] {
+    const records = this.outbox.list();
+    const overlay = records.filter((r) => OVERLAID.includes(r.status) && r.op.collection === TASKS);
+    const conflicted = records.filter((r) => r.status === "conflicted" && r.op.collection === TASKS);
+    const ids = new Set<string>(this.replica.list(TASKS).map((e) => e.entity_id));
+    for (const r of [...overlay, ...conflicted]) ids.add(r.op.entity_id);
+    const ops = overlay.map((r) => r.op);
+    const out: TaskView[] = [];
+    for (const id of [...ids].sort()) {
+      const server = this.replica.get(TASKS, id);
+      const record = localRecord(TASKS, id, server, ops);
+      const conflicts = conflicted
+        .filter((r) => r.op.entity_id === id)
+        .map((r) => ({ opId: r.op.op_id, kept: this.kept(r, server) }));
+      const deleted = record === null || record.deleted;
+      if (deleted && conflicts.length === 0) continue;
+      const title = record?.fields.title?.value ?? server?.fields.title?.value ?? conflicted.find((r) => r.op.entity_id === id)?.op.fields?.title;
+      out.push({
+        id,
+        title: typeof title === "string" ? title : "",
+        done: record?.fields.done?.value === (true as unknown),
+        deleted,
+        unsynced: overlay.some((r) => r.op.entity_id === id && r.status !== "sent"),
+        conflicts,
+      });
+    }
+    return out;
+  }
+
+  private kept(r: OutboxRecord, server: EntityState | undefined): string {
+    const detail = r.conflict?.fields;
+    if (detail) {
+      const names = Object.keys(detail).sort((a, b) => (a === "title" ? -1 : b === "title" ? 1 : a.localeCompare(b)));
+      const f = detail[names[0] ?? ""];
+      if (f !== undefined) return f.winner.deleted ? "the deletion" : quote(f.winner.value);
+    }
+    if (server === undefined) return "another change";
+    if (server.deleted) return "the deletion";
+    const names = r.op.kind === "delete" ? Object.keys(server.fields) : Object.keys(r.op.fields ?? {});
+    names.sort((a, b) => (a === "title" ? -1 : b === "title" ? 1 : a.localeCompare(b)));
+    for (const name of names) {
+      const reg = server.fields[name];
+      if (reg !== undefined && reg.client_id !== this.clientId) return quote(reg.value);
+    }
+    return "another change";
+  }
+
+  async createTask(title: string): Promise<string> {
+    const id = `${(this.options.wallClock ?? Date.now)().toString(36).padStart(9, "0")}-${this.newId().slice(0, 8)}`;
+    await this.write(id, "upsert", { title, done: false });
+    return id;
+  }
+
+  setTitle(id: string, title: string): Promise<void> {
+    return this.write(id, "upsert", { title }).then(() => undefined);
+  }
+
+  setDone(id: string, done: boolean): Promise<void> {
+    return this.write(id, "upsert", { done }).then(() => undefined);
+  }
+
+  deleteTask(id: string): Promise<void> {
+    return this.write(id, "delete", null).then(() => undefined);
+  }
+
+  /** "Apply mine again": the conflicted op's values as a new op with a fresh HLC. */
+  async applyMineAgain(opId: string): Promise<void> {
+    const r = this.outbox.get(opId);
+    if (r === undefined || r.status !== "conflicted") return;
+    await this.write(r.op.entity_id, r.op.kind, r.op.kind === "delete" ? null : { ...(r.op.fields ?? {}) });
+    await this.outbox.discard(opId);
+  }
+
+  dismissConflict(opId: string): Promise<void> {
+    return this.outbox.discard(opId);
+  }
+
+  retry(opId: string): Promise<void> {
+    return this.outbox.retry(opId);
+  }
+
+  discard(opId: string): Promise<void> {
+    return this.outbox.discard(opId);
+  }
+
+  /** "Sync now": flush the outbox ignoring backoff, and reconnect push if it is waiting. */
+  async syncNow(): Promise<void> {
+    this.push?.reconnectNow();
+    await this.outbox.syncNow();
+  }
+
+  private async write(entityId: string, kind: Op["kind"], fields: Record<string, unknown> | null): Promise<Op> {
+    // An edit made after seeing a value must beat it: move the clock past what we saw.
+    const seen = this.replica.get(TASKS, entityId);
+    const hlcs = seen === undefined ? [] : Object.values(seen.fields).map((r) => r?.hlc);
+    if (seen?.deleted_hlc) hlcs.push(seen.deleted_hlc);
+    const conflicts = this.outbox.list().filter((r) => r.op.entity_id === entityId && r.conflict);
+    for (const r of conflicts) for (const f of Object.values(r.conflict?.fields ?? {})) hlcs.push(f?.winner.hlc);
+    for (const h of hlcs) {
+      if (h === undefined) continue;
+      try {
+        if (h > (this.clock.last ?? "")) this.clock.receive(h);
+      } catch {
+        /* a malformed HLC from the server is not ours to adopt */
+      }
+    }
+    const op: Op = {
+      op_id: this.newId(),
+      client_id: this.clientId,
+      collection: TASKS,
+      entity_id: entityId,
+      kind,
+      hlc: this.clock.now(),
+      ...(kind === "upsert" ? { fields: fields ?? {} } : {}),
+    };
+    await this.options.store.setMeta("hlc", this.clock.last);
+    await this.outbox.enqueue(op);
+    return op;
+  }
+
+  private async adopt(serverHlc: string): Promise<void> {
+    try {
+      this.clock.receive(serverHlc);
+      await this.options.store.setMeta("hlc", this.clock.last);
+    } catch (err) {
+      this.lastError = `ignored a malformed server HLC: ${(err as Error).message}`;
+    }
+  }
+
+  /** Handle one push message (the push client calls this in order; tests call it directly). */
+  async handle(message: ServerMessage): Promise<void> {
+    const store = this.options.store;
+    switch (message.type) {
+      case "batch":
+        for (const m of message.messages) await this.handle(m);
+        return;
+      case "hello":
+        await this.adopt(message.server_hlc);
+        this.versionMismatch =
+          message.protocol !== this.options.protocol || message.app_version !== this.options.appVersion
+            ? { protocol: message.protocol, app_version: message.app_version }
+            : null;
+        break;
+      case "snapshot": {
+        const { replace, entities } = this.replica.applySnapshot(message);
+        await store.writeServerState({ collection: message.collection, replace, entities, cursor: message.cursor });
+        for (const e of entities) await this.outbox.onServerState(e);
+        break;
+      }
+      case "entity": {
+        const state = message.state;
+        const kept = this.replica.offer(state);
+        await store.writeServerState({
+          collection: state.collection,
+          replace: false,
+          entities: kept ? [state] : [],
+          cursor: message.cursor,
+        });
+        if (kept) await this.outbox.onServerState(state);
+        break;
+      }
+      case "receipt": {
+        const r = message.receipt;
+        await this.outbox.onReceipt(r, this.replica.get(r.collection, r.entity_id));
+        break;
+      }
+      case "conflict":
+        await this.outbox.onConflict(message.conflict);
+        break;
+      case "disconnect_notice":
+        if (message.cursor !== null) await store.setCursor(TASKS, message.cursor);
+        break;
+      case "error":
+        this.lastError = `${message.code}: ${message.message}`;
+        break;
+      case "pong":
+        return;
+    }
+    // Other tabs get the same push messages on their own sockets: no broadcast here.
+    this.notify();
+  }
+
+  /** Re-read everything from the store (another tab changed it). */
+  async reload(): Promise<void> {
+    this.replica.load(TASKS, await this.options.store.listEntities(TASKS));
+    await this.outbox.load();
+    this.notify();
+  }
+
+  private notify(): void {
+    if (this.notifyQueued) return;
+    this.notifyQueued = true;
+    queueMicrotask(() => {
+      this.notifyQueued = false;
+      for (const l of this.listeners) l();
+    });
+  }
+
+  private broadcast(): void {
+    const channel = this.options.channel;
+    if (!channel || this.broadcastQueued) return;
+    this.broadcastQueued = true;
+    queueMicrotask(() => {
+      this.broadcastQueued = false;
+      channel.postMessage({ type: "changed" });
+    });
+  }
+}
