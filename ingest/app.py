@@ -1,0 +1,279 @@
+"""The ingest app factory: wiring, lifespan, and the one place errors become HTTP.
+
+``create_app(settings, shared)`` builds a FastAPI app that owns its Redis client, Kafka
+producer, HLC and metrics registry; nothing is module-level, so tests build as many
+apps as they like. Domain errors (:mod:`ingest.errors`) and the framework's own errors
+are all answered as RFC 9457 ``application/problem+json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as dist_version
+from typing import Any, Final
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from redis.asyncio import Redis
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ingest.dedupe import Deduper
+from ingest.deps import AppContext
+from ingest.errors import (
+    HTTP_CODES,
+    PROBLEM_MEDIA_TYPE,
+    IngestError,
+    Problem,
+    problem_body,
+)
+from ingest.metrics import IngestMetrics
+from ingest.producer import OpProducer
+from ingest.ratelimit import RateLimiter
+from ingest.routes import entities, health, ops
+from ingest.service import IngestService, ServiceConfig
+from ingest.settings import IngestSettings
+from schemas.generated.op_batch_schema import OpBatch
+from schemas.hlc import HlcClock
+from schemas.settings import SettingsError, SharedSettings
+
+logger = logging.getLogger(__name__)
+
+_METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+def _app_version() -> str:
+    try:
+        return dist_version("syncpipe")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class RequestMetrics:
+    """Pure ASGI middleware timing every request by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: IngestMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.request_seconds.labels(method, route, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+
+def _install_error_handlers(app: FastAPI, metrics: IngestMetrics) -> None:
+    def problem(
+        request: Request,
+        *,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        retriable: bool,
+        headers: dict[str, str] | None = None,
+        retry_after_s: int | None = None,
+    ) -> Response:
+        metrics.requests_failed.labels(code).inc()
+        body = problem_body(
+            code=code,
+            title=title,
+            status=status,
+            detail=detail,
+            retriable=retriable,
+            instance=request.url.path,
+            retry_after_s=retry_after_s,
+        )
+        return Response(
+            orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+        )
+
+    async def on_ingest_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, IngestError)
+        if exc.status >= 500:
+            logger.warning("request failed", extra={"code": exc.code, "detail": exc.detail})
+        return problem(
+            request,
+            status=exc.status,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            retriable=exc.retriable,
+            headers=exc.headers(),
+            retry_after_s=exc.retry_after_s,
+        )
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        parts = [
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:3]
+        ]
+        return problem(
+            request,
+            status=422,
+            code="invalid_request",
+            title="Invalid request",
+            detail="invalid request parameter(s): " + "; ".join(parts),
+            retriable=False,
+        )
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code, title = HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+        return problem(
+            request,
+            status=exc.status_code,
+            code=code,
+            title=title,
+            detail=str(exc.detail),
+            retriable=exc.status_code >= 500,
+            headers=dict(exc.headers or {}),
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        logger.error("unhandled error", exc_info=exc)
+        return problem(
+            request,
+            status=500,
+            code="internal",
+            title="Internal error",
+            detail="internal error: the request failed unexpectedly; retry later",
+            retriable=True,
+        )
+
+    app.add_exception_handler(IngestError, on_ingest_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _openapi_with_contract(app: FastAPI) -> dict[str, Any]:
+    """The generated OpenAPI document plus the models routes reference by hand."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for model in (OpBatch, Problem):
+        js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(js.pop("$defs", {}))
+        schemas[model.__name__] = js
+    app.openapi_schema = doc
+    return doc
+
+
+def create_app(settings: IngestSettings, shared: SharedSettings) -> FastAPI:
+    """Build the ingest app; Kafka and Redis are connected when its lifespan starts."""
+    redis_url = shared.redis_url
+    if not redis_url:
+        raise SettingsError(
+            "SYNCPIPE_REDIS_URL is required by ingest (op-id dedupe, rate limits, read model)"
+        )
+    metrics = IngestMetrics()
+    ctx = AppContext(settings=settings, shared=shared, metrics=metrics)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        redis = Redis.from_url(
+            redis_url,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
+        producer = OpProducer(
+            bootstrap=shared.kafka_bootstrap,
+            topic=shared.topics.ops,
+            client_id=f"syncpipe-{settings.node}",
+            timeout_s=settings.produce_timeout_s,
+            max_inflight_ops=settings.max_inflight_ops,
+            batch_bytes=settings.producer_batch_bytes,
+            linger_ms=settings.producer_linger_ms,
+            retry_after_s=settings.retry_after_s,
+            metrics=metrics,
+        )
+        prefix = shared.redis_prefix
+        ctx.service = IngestService(
+            config=ServiceConfig(
+                max_clock_skew_ms=settings.max_clock_skew_ms,
+                in_flight_wait_s=settings.produce_timeout_s + 1.0,
+                redis_prefix=prefix,
+                retry_after_s=settings.retry_after_s,
+            ),
+            redis=redis,
+            producer=producer,
+            limiter=RateLimiter(
+                redis,
+                prefix=prefix,
+                rate_per_s=settings.rate_limit_ops_per_s,
+                burst=settings.rate_limit_burst_ops,
+                retry_after_s=settings.retry_after_s,
+            ),
+            deduper=Deduper(
+                redis,
+                prefix=prefix,
+                claim_ttl_s=settings.claim_ttl_s,
+                ttl_s=settings.dedupe_ttl_s,
+                retry_after_s=settings.retry_after_s,
+            ),
+            clock=HlcClock(settings.node),
+            metrics=metrics,
+        )
+        await producer.start()
+        logger.info("ingest started", extra={"topic": producer.topic, "node": settings.node})
+        try:
+            yield
+        finally:
+            ctx.service = None
+            await producer.close()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="syncpipe ingest",
+        version=_app_version(),
+        description=(
+            "Ops in (POST /v1/ops), snapshot reads out. Errors are RFC 9457 "
+            "application/problem+json with a stable 'code' (type urn:syncpipe:problem:<code>)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.include_router(ops.router)
+    app.include_router(entities.router)
+    app.include_router(health.router)
+    _install_error_handlers(app, metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.openapi = lambda: _openapi_with_contract(app)  # type: ignore[method-assign]
+    return app

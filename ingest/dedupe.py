@@ -1,0 +1,162 @@
+"""Op-id dedupe in Redis: claim before producing, remember where it was written.
+
+One key per tenant and op_id (``{prefix}dd:{tenant}:{op_id}``) moves through::
+
+    (absent) --claim (SET NX, short TTL)--> "p:<claim token>" --commit--> "w:<partition>:<offset>"
+                                                 |                          (dedupe TTL)
+                                                 +--release (produce failed)--> (absent)
+
+Claiming is atomic, so of two concurrent requests carrying the same op_id exactly one
+produces it; the other sees the claim and waits for the outcome (the original partition
+and offset, or a release it may claim again). A claim left by a crashed replica expires
+after the claim TTL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ingest.errors import RedisUnavailableError
+
+CLAIM: Final = """
+-- KEYS: one dedupe key per op. ARGV[1]: claim value, ARGV[2]: claim ttl (ms).
+-- Returns per key '' when claimed now, else the value already there.
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    out[i] = ''
+  else
+    out[i] = redis.call('GET', key) or ''
+  end
+end
+return out
+"""
+
+RELEASE: Final = """
+-- KEYS: dedupe keys. ARGV[1]: our claim value. Deletes only keys still holding our claim.
+local n = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('DEL', key)
+    n = n + 1
+  end
+end
+return n
+"""
+
+_WRITTEN: Final = "w:"
+_PENDING: Final = "p:"
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """Where an op landed in the ops topic."""
+
+    partition: int
+    offset: int
+
+
+class Claimed:
+    """The op id is ours to produce."""
+
+
+class InFlight:
+    """Another request holds the claim and is producing the op right now."""
+
+
+CLAIMED: Final = Claimed()
+IN_FLIGHT: Final = InFlight()
+
+ClaimOutcome = Written | Claimed | InFlight
+
+
+def dedupe_key(prefix: str, tenant: str, op_id: str) -> str:
+    return f"{prefix}dd:{tenant}:{op_id}"
+
+
+def _parse(value: bytes | str) -> ClaimOutcome:
+    text = value.decode() if isinstance(value, bytes) else value
+    if text.startswith(_WRITTEN):
+        partition, _, offset = text[len(_WRITTEN) :].partition(":")
+        return Written(int(partition), int(offset))
+    if text.startswith(_PENDING):
+        return IN_FLIGHT
+    return CLAIMED  # expired between SET and GET: the script returned ''
+
+
+def _unavailable(what: str, exc: RedisError, retry_after_s: int) -> RedisUnavailableError:
+    return RedisUnavailableError(
+        f"op-id dedupe unavailable ({what}): Redis error {exc.__class__.__name__}; "
+        "nothing was written, retry later",
+        retry_after_s=retry_after_s,
+    )
+
+
+class Deduper:
+    """Claims, commits and releases op ids for one ingest replica."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str,
+        claim_ttl_s: float,
+        ttl_s: int,
+        retry_after_s: int,
+    ) -> None:
+        self._redis = redis
+        self._claim = redis.register_script(CLAIM)
+        self._release = redis.register_script(RELEASE)
+        self._prefix = prefix
+        self._claim_ttl_ms = max(1, int(claim_ttl_s * 1000))
+        self._ttl_ms = ttl_s * 1000
+        self._retry_after_s = retry_after_s
+
+    def _keys(self, tenant: str, op_ids: Sequence[str]) -> list[str]:
+        return [dedupe_key(self._prefix, tenant, op_id) for op_id in op_ids]
+
+    @staticmethod
+    def new_claim() -> str:
+        """A claim value unique to one request."""
+        return _PENDING + uuid.uuid4().hex
+
+    async def claim(self, tenant: str, op_ids: Sequence[str], token: str) -> list[ClaimOutcome]:
+        """Claim every op id not seen before; say for each whether it is ours, written or busy."""
+        try:
+            values = await self._claim(
+                keys=self._keys(tenant, op_ids), args=[token, self._claim_ttl_ms]
+            )
+        except RedisError as exc:
+            raise _unavailable("claim", exc, self._retry_after_s) from exc
+        return [CLAIMED if not v else _parse(v) for v in values]
+
+    async def commit(self, tenant: str, written: Sequence[tuple[str, Written]]) -> None:
+        """Remember where each claimed op was written, for the dedupe TTL."""
+        if not written:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for op_id, w in written:
+                    pipe.set(
+                        dedupe_key(self._prefix, tenant, op_id),
+                        f"{_WRITTEN}{w.partition}:{w.offset}",
+                        px=self._ttl_ms,
+                    )
+                await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable("commit", exc, self._retry_after_s) from exc
+
+    async def release(self, tenant: str, op_ids: Sequence[str], token: str) -> None:
+        """Drop our claims on ops that were not written, so a retry can claim them."""
+        if not op_ids:
+            return
+        try:
+            await self._release(keys=self._keys(tenant, op_ids), args=[token])
+        except RedisError as exc:
+            raise _unavailable("release", exc, self._retry_after_s) from exc

@@ -1,0 +1,39 @@
+"""What routes get injected: the per-app context, the service, the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ingest.metrics import IngestMetrics
+from ingest.service import IngestService
+from ingest.settings import IngestSettings
+from schemas.settings import SharedSettings
+
+
+@dataclass(slots=True)
+class AppContext:
+    """Everything one ingest app owns; set on ``app.state.ctx`` by the factory."""
+
+    settings: IngestSettings
+    shared: SharedSettings
+    metrics: IngestMetrics
+    service: IngestService | None = None
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def get_service(request: Request) -> IngestService:
+    service = get_context(request).service
+    if service is None:  # only between app creation and lifespan start
+        raise RuntimeError("ingest service not started: run the app with its lifespan")
+    return service
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+ServiceDep = Annotated[IngestService, Depends(get_service)]

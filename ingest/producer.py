@@ -1,0 +1,219 @@
+"""The Kafka producer behind POST /v1/ops: idempotent, acks=all, failures are 503s.
+
+Lifecycle::
+
+    (none) --first produce / readiness check: start()--> running
+       ^                                                   |
+       +---- reset: a produce failed or timed out <--------+
+
+A producer that cannot start (broker down) raises :class:`BrokerUnavailableError`; the next
+request tries again, so ingest recovers on its own when the broker returns. Because an
+idempotent aiokafka producer retries a batch forever, a batch that is not acknowledged
+within ``timeout_s`` would otherwise be written later, after the client was told 503: so
+on a timeout the producer's pending batches are failed and the producer is discarded. A
+request already on the wire when that happens may still have been written (the usual
+ambiguity of a lost ack); the client's retry then writes the op again and the streams
+job's idempotent apply reports the second copy as a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaError, KafkaTimeoutError  # type: ignore[import-untyped]
+
+from ingest.dedupe import Written
+from ingest.errors import BrokerUnavailableError, ProducerQueueFullError
+from ingest.metrics import IngestMetrics
+
+logger = logging.getLogger(__name__)
+
+Record = tuple[bytes, bytes]
+"""(key, value) of one ops-topic record."""
+
+
+class OpProducer:
+    """Writes ops records and reports, per record, where it landed (or that it did not)."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topic: str,
+        client_id: str,
+        timeout_s: float,
+        max_inflight_ops: int,
+        batch_bytes: int,
+        linger_ms: int,
+        retry_after_s: int,
+        metrics: IngestMetrics,
+    ) -> None:
+        self.topic = topic
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._timeout_s = timeout_s
+        self._max_inflight = max_inflight_ops
+        self._batch_bytes = batch_bytes
+        self._linger_ms = linger_ms
+        self._retry_after_s = retry_after_s
+        self._metrics = metrics
+        self._producer: Any = None
+        self._lock = asyncio.Lock()
+        self._inflight = 0
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def _unavailable(self, detail: str) -> BrokerUnavailableError:
+        return BrokerUnavailableError(detail, retry_after_s=self._retry_after_s)
+
+    async def start(self) -> bool:
+        """Try to connect now (at app start); failing is fine, produce retries later."""
+        try:
+            await self._get()
+        except BrokerUnavailableError as exc:
+            logger.warning("broker unreachable at start", extra={"detail": exc.detail})
+            return False
+        return True
+
+    async def _get(self) -> Any:
+        producer = self._producer
+        if producer is not None:
+            return producer
+        async with self._lock:
+            if self._closed:
+                raise self._unavailable("ingest is shutting down; retry on another replica")
+            if self._producer is None:
+                self._producer = await self._start_new()
+            return self._producer
+
+    async def _start_new(self) -> Any:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            enable_idempotence=True,
+            acks="all",
+            request_timeout_ms=max(1, int(self._timeout_s * 1000)),
+            max_batch_size=self._batch_bytes,
+            linger_ms=self._linger_ms,
+        )
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await producer.start()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await self._stop(producer)
+            raise self._unavailable(
+                f"Kafka unreachable at {self._bootstrap} ({exc.__class__.__name__}); "
+                "nothing was written, retry later"
+            ) from exc
+        logger.info("producer started", extra={"bootstrap": self._bootstrap, "topic": self.topic})
+        return producer
+
+    async def produce(self, records: Sequence[Record]) -> list[Written | None]:
+        """Write records concurrently; per record where it was written, or None if not.
+
+        Raises :class:`ProducerQueueFullError` before handing anything over when this replica
+        already has ``max_inflight_ops`` unacknowledged, and :class:`BrokerUnavailableError`
+        when no producer can be started.
+        """
+        n = len(records)
+        if self._inflight + n > self._max_inflight:
+            raise ProducerQueueFullError(
+                f"producer queue full: {self._inflight} ops awaiting the broker (limit "
+                f"{self._max_inflight}); nothing was written, retry later",
+                retry_after_s=self._retry_after_s,
+            )
+        self._inflight += n
+        self._metrics.inflight_ops.inc(n)
+        started = time.perf_counter()
+        try:
+            producer = await self._get()
+            outcomes = await self._send_all(producer, records)
+        finally:
+            self._inflight -= n
+            self._metrics.inflight_ops.dec(n)
+        failed = outcomes.count(None)
+        self._metrics.produce_seconds.labels("ok" if not failed else "failed").observe(
+            time.perf_counter() - started
+        )
+        if failed:
+            self._retire(producer)
+        return outcomes
+
+    async def _send_all(self, producer: Any, records: Sequence[Record]) -> list[Written | None]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
+        futures: list[asyncio.Future[Any]] = []
+        error: BaseException | None = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                for key, value in records:
+                    futures.append(await producer.send(self.topic, value=value, key=key))
+                if futures:
+                    await asyncio.wait(futures)
+        except (KafkaError, TimeoutError) as exc:
+            error = exc
+        outcomes: list[Written | None] = []
+        for fut in futures:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                meta = fut.result()
+                outcomes.append(Written(int(meta.partition), int(meta.offset)))
+            else:
+                if error is None and fut.done() and not fut.cancelled():
+                    error = fut.exception()
+                outcomes.append(None)
+        outcomes.extend([None] * (len(records) - len(futures)))
+        if error is not None:
+            logger.warning(
+                "produce failed",
+                extra={
+                    "topic": self.topic,
+                    "error": repr(error),
+                    "failed": outcomes.count(None),
+                    "records": len(records),
+                },
+            )
+        return outcomes
+
+    def _retire(self, producer: Any) -> None:
+        """Discard a producer after a failure: fail its pending batches, stop it in the back."""
+        if self._producer is producer:
+            self._producer = None
+        accumulator = getattr(producer, "_message_accumulator", None)
+        if accumulator is not None:  # aiokafka internals: no public way to abandon batches
+            accumulator.fail_all(KafkaTimeoutError("abandoned after a produce failure"))
+        task = asyncio.get_running_loop().create_task(self._stop(producer))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _stop(self, producer: Any) -> None:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await producer.stop()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            logger.warning("producer stop failed", extra={"error": repr(exc)})
+
+    async def ready(self, timeout_s: float) -> str | None:
+        """None when the broker answers a metadata request, else why not."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                producer = await self._get()
+                await producer.client.fetch_all_metadata()
+        except BrokerUnavailableError as exc:
+            return exc.detail
+        except (KafkaError, OSError, TimeoutError) as exc:
+            return f"Kafka metadata request failed ({exc.__class__.__name__})"
+        return None
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._closed = True
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            await self._stop(producer)
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
