@@ -34,7 +34,8 @@ def _join(w, member_id: str, version: int = 4):
 def test_join_v4_member_id_dance_then_sync_heartbeat_describe_leave(wire) -> None:
     w = wire()
     err, *_, mid, _ = _join(w, "")
-    assert err == 79 and mid, "MEMBER_ID_REQUIRED with an id to come back with"
+    assert err == 79, "MEMBER_ID_REQUIRED"
+    assert mid, "with an id to come back with"
     err, gen, proto, leader, mid2, members = _join(w, mid)
     assert (err, gen, proto, leader, mid2) == (0, 1, "faust", mid, mid)
     assert members == [(mid, META)], "metadata passed through untouched"

@@ -56,8 +56,8 @@ class Member:
         await self.consumer.stop()
 
 
-async def _wait_balanced(members: list[Member], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_balanced(members: list[Member], within_s: float = 30) -> None:
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         sets = [m.assigned() for m in members]
         union = set().union(*sets)
@@ -82,8 +82,8 @@ async def _produce(bootstrap: str, start: int, n: int) -> None:
         await p.stop()
 
 
-async def _wait_consumed(members: list[Member], expected: set[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_consumed(members: list[Member], expected: set[bytes], within_s: float = 30) -> None:
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if expected <= {v for m in members for v in m.values}:
             return
@@ -156,7 +156,7 @@ async def test_dead_member_is_expired_after_session_timeout(broker) -> None:
     assert b.task is not None
     b.task.cancel()
     b.consumer._coordinator._heartbeat_task.cancel()
-    await _wait_balanced([a], timeout=20)
+    await _wait_balanced([a], within_s=20)
     await a.stop()
     with contextlib.suppress(Exception):
         await b.consumer.stop()
