@@ -39,9 +39,10 @@ gen-check: pwa-deps
 pwa-deps:
     @if [ ! -d pwa/node_modules ] || [ pwa/package-lock.json -nt pwa/node_modules/.package-lock.json ]; then npm ci --prefix pwa --no-audit --no-fund; fi
 
-# PWA lanes: typecheck the TypeScript (generated types included).
+# PWA lanes: typecheck (generated types included) and unit tests.
 pwa-check: pwa-deps
     npm --prefix pwa run typecheck
+    npm --prefix pwa test
 
 # Run the whole system on this machine.
 dev:

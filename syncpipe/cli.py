@@ -15,6 +15,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "syncpipe.commands.core",
     "syncpipe.commands.dev",
     "syncpipe.commands.broker",
+    "syncpipe.commands.ingest",
+    "syncpipe.commands.streams",
+    "syncpipe.commands.push",
 )
 
 app = typer.Typer(

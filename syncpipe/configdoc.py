@@ -24,6 +24,9 @@ SETTINGS: tuple[tuple[str, str], ...] = (
     ("all services", "schemas.settings:SharedSettings"),
     ("cli", "syncpipe.settings:CliSettings"),
     ("broker", "broker.settings:BrokerSettings"),
+    ("ingest", "ingest.settings:IngestSettings"),
+    ("streams", "streams.settings:StreamsSettings"),
+    ("push", "push.settings:PushSettings"),
 )
 
 
