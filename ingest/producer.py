@@ -37,6 +37,17 @@ Record = tuple[bytes, bytes]
 """(key, value) of one ops-topic record."""
 
 
+def _late_outcome(fut: asyncio.Future[Any]) -> None:
+    """A record we stopped waiting for settled: consume its error, report a late write."""
+    if fut.cancelled() or fut.exception() is not None:
+        return
+    meta = fut.result()
+    logger.warning(
+        "record acknowledged after its request got 503",
+        extra={"topic": meta.topic, "partition": meta.partition, "offset": meta.offset},
+    )
+
+
 class OpProducer:
     """Writes ops records and reports, per record, where it landed (or that it did not)."""
 
@@ -163,7 +174,9 @@ class OpProducer:
                 meta = fut.result()
                 outcomes.append(Written(int(meta.partition), int(meta.offset)))
             else:
-                if error is None and fut.done() and not fut.cancelled():
+                if not fut.done():
+                    fut.add_done_callback(_late_outcome)
+                elif error is None and not fut.cancelled():
                     error = fut.exception()
                 outcomes.append(None)
         outcomes.extend([None] * (len(records) - len(futures)))
