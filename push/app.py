@@ -1,0 +1,182 @@
+"""The push ASGI app: ``create_app(settings, shared)`` builds everything and wires it.
+
+Routes: ``GET /v1/ws`` (WebSocket, :mod:`push.session`), ``/healthz`` (the process
+answers), ``/readyz`` (the log source is consuming and Redis answers PING), ``/metrics``
+(Prometheus, :mod:`push.metrics`). The lifespan starts the source and the sweeper
+(idle timeouts, stuck writers) and, on shutdown, asks every connection to leave with a
+``disconnect_notice`` and close 4002 (uvicorn itself closes sockets still open with
+1012).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from push import session
+from push.connection import Limits
+from push.hub import Hub
+from push.metrics import PushMetrics
+from push.settings import PushSettings
+from push.snapshot import SnapshotReader
+from push.source import KafkaSource, Source
+from schemas.hlc import HlcClock
+from schemas.settings import SharedSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+SourceFactory = Callable[[Hub, PushMetrics], Source]
+
+
+def _wall_ms() -> float:
+    return time.time() * 1000.0
+
+
+def limits_of(settings: PushSettings) -> Limits:
+    return Limits(
+        max_bps=settings.max_bps,
+        burst_bytes=settings.burst_bytes,
+        overload_grace_s=settings.overload_grace_s,
+        retry_after_ms=settings.retry_after_ms,
+        max_queued_entities=settings.max_queued_entities,
+        max_queued_conflicts=settings.max_queued_conflicts,
+        max_queued_receipts=settings.max_queued_receipts,
+        max_client_messages_per_s=settings.max_client_messages_per_s,
+        max_bad_frames=settings.max_bad_frames,
+    )
+
+
+def hello_limits(settings: PushSettings) -> dict[str, int | float]:
+    """The ``limits`` object of ``hello`` (PushLimits in the schema)."""
+    return {
+        "max_bps": settings.max_bps,
+        "burst_bytes": settings.burst_bytes,
+        "max_frame_bytes": settings.max_frame_bytes,
+        "max_client_messages_per_s": settings.max_client_messages_per_s,
+        "idle_timeout_ms": max(1, round(settings.idle_timeout_s * 1000)),
+        "max_subscriptions": settings.max_subscriptions,
+    }
+
+
+def create_app(
+    settings: PushSettings,
+    shared: SharedSettings,
+    *,
+    source_factory: SourceFactory | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    wall_ms: Callable[[], float] = _wall_ms,
+) -> Starlette:
+    """Build the push app. ``source_factory`` replaces the Kafka source (tests, benches)."""
+    metrics = PushMetrics()
+    registry = metrics.registry()
+    hub = Hub(
+        metrics=metrics,
+        clock=clock,
+        recent_buffer_size=settings.recent_buffer_size,
+        recent_buffer_collections=settings.recent_buffer_collections,
+    )
+    if shared.redis_url is None:
+        log.warning("SYNCPIPE_REDIS_URL unset; using %s", DEFAULT_REDIS_URL)
+    redis = Redis.from_url(
+        shared.redis_url or DEFAULT_REDIS_URL,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+    )
+    snapshots = SnapshotReader(redis, shared.redis_prefix, settings.snapshot_scan_count, metrics)
+    source: Source = (
+        source_factory(hub, metrics)
+        if source_factory is not None
+        else KafkaSource(shared, settings, hub, metrics, clock)
+    )
+    deps = session.Deps(
+        settings=settings,
+        shared=shared,
+        hub=hub,
+        snapshots=snapshots,
+        metrics=metrics,
+        hlc=HlcClock(settings.node),
+        limits=limits_of(settings),
+        hello_limits=hello_limits(settings),
+        clock=clock,
+        wall_ms=wall_ms,
+    )
+
+    async def sweeper() -> None:
+        while True:
+            await asyncio.sleep(settings.sweep_interval_s)
+            hub.sweep(clock(), settings.idle_timeout_s, settings.close_timeout_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [
+            asyncio.create_task(source.run(), name="push-source"),
+            asyncio.create_task(sweeper(), name="push-sweeper"),
+        ]
+        try:
+            yield
+        finally:
+            hub.shutdown(clock(), settings.retry_after_ms)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(settings.close_timeout_s):
+                    await hub.drained()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await redis.aclose()
+
+    async def ws(websocket: WebSocket) -> None:
+        await session.serve(websocket, deps)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks = {"source": source.ready, "redis": await _redis_ok(redis, settings)}
+        status = 200 if all(checks.values()) else 503
+        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app = Starlette(
+        routes=[
+            WebSocketRoute("/v1/ws", ws),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.metrics = metrics
+    app.state.source = source
+    app.state.deps = deps
+    return app
+
+
+async def _redis_ok(redis: Redis, settings: PushSettings) -> bool:
+    try:
+        return bool(await asyncio.wait_for(redis.ping(), settings.redis_timeout_s))
+    except (RedisError, OSError, TimeoutError):
+        return False
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory push.app:app_from_env`` (settings from env)."""
+    return create_app(PushSettings(), SharedSettings())
+
+
+__all__ = ["app_from_env", "create_app", "hello_limits", "limits_of"]

@@ -1,0 +1,170 @@
+"""The per-connection outbound queue: a data structure with no policy.
+
+It keeps pending messages in order, conflates entity updates and bounds conflicts and
+receipts; the writer (:mod:`push.connection`) decides when to pop, how much, and what to
+do when :meth:`OutboundQueue.offer` reports ``FULL``.
+
+Conflation and position semantics
+---------------------------------
+Entity updates are keyed by entity key (``{tenant}/{collection}/{entity_id}``). Offering
+an update for a key already queued **removes the older one and appends the newer at the
+tail** (it does not take the older one's place). So the queue stays in log order of the
+latest update per entity, and the cursors carried by entity messages stay monotonic on a
+connection: when a client holds cursor ``c`` of the last message it received, every
+update enqueued before that message was either delivered or superseded by a newer state
+of the same entity that was enqueued later and is therefore at or after ``c``. Resuming
+from ``c`` replays that newer state, so no state is ever skipped silently.
+
+Controls with a key (one pending snapshot per collection) conflate the same way. Items
+without a key (hello, pong, error, notices, conflicts, receipts) are never conflated.
+Conflicts and receipts are bounded by count; entity entries are bounded by distinct keys.
+Controls are not bounded here: they only answer client frames, which are rate limited.
+
+Items are immutable and shared: the hub builds one :class:`Item` per log event and offers
+the same object to every subscribed connection's queue.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from itertools import count
+from typing import Final
+
+BATCH_OPEN: Final = b'{"type":"batch","messages":['
+BATCH_CLOSE: Final = b"]}"
+BATCH_OVERHEAD: Final = len(BATCH_OPEN) + len(BATCH_CLOSE)
+
+
+class Kind(Enum):
+    ENTITY = "entity"
+    CONFLICT = "conflict"
+    RECEIPT = "receipt"
+    CONTROL = "control"
+
+
+class Offer(Enum):
+    """What :meth:`OutboundQueue.offer` did with an item."""
+
+    QUEUED = "queued"
+    CONFLATED = "conflated"  # replaced an older queued item with the same key
+    FULL = "full"  # bound reached: the item was not queued
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One serialized server message and what the writer needs to account for it."""
+
+    kind: Kind
+    msg_type: str  # protocol 'type' of the frame, a bounded metric label
+    frame: bytes  # the message's JSON; a batch frame is built from several of these
+    enqueued_at: float  # monotonic seconds (queue-wait histogram)
+    key: str | None = None  # conflation key (entity key, or 'snapshot:{collection}')
+    received_at_ms: int | None = None  # ingest receive time carried by the record (e2e)
+    cursor: str | None = None  # resume cursor after this message (entity, snapshot)
+
+
+def frame_size(sizes_total: int, n: int) -> int:
+    """Bytes of the frame holding ``n`` messages whose JSON totals ``sizes_total`` bytes."""
+    return sizes_total if n == 1 else sizes_total + BATCH_OVERHEAD + (n - 1)
+
+
+def build_frame(items: list[Item]) -> bytes:
+    """One message as is, several as one ``batch`` frame (in order)."""
+    if len(items) == 1:
+        return items[0].frame
+    return BATCH_OPEN + b",".join(i.frame for i in items) + BATCH_CLOSE
+
+
+class OutboundQueue:
+    """Ordered pending messages of one connection, with conflation and bounds."""
+
+    __slots__ = ("_bytes", "_counts", "_items", "_limits", "_seq")
+
+    def __init__(self, *, max_entities: int, max_conflicts: int, max_receipts: int) -> None:
+        self._items: OrderedDict[object, Item] = OrderedDict()
+        self._limits = {
+            Kind.ENTITY: max_entities,
+            Kind.CONFLICT: max_conflicts,
+            Kind.RECEIPT: max_receipts,
+        }
+        self._counts = dict.fromkeys(Kind, 0)
+        self._bytes = 0
+        self._seq = count()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def bytes(self) -> int:
+        """Sum of the queued messages' sizes."""
+        return self._bytes
+
+    def count(self, kind: Kind) -> int:
+        return self._counts[kind]
+
+    def offer(self, item: Item) -> Offer:
+        """Queue ``item``: conflate it with a queued item of the same key, or refuse it."""
+        key = item.key
+        if key is not None:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._items[key] = item
+                self._bytes += len(item.frame) - len(old.frame)
+                return Offer.CONFLATED
+        limit = self._limits.get(item.kind)
+        if limit is not None and self._counts[item.kind] >= limit:
+            return Offer.FULL
+        self._items[key if key is not None else next(self._seq)] = item
+        self._counts[item.kind] += 1
+        self._bytes += len(item.frame)
+        return Offer.QUEUED
+
+    def head_size(self) -> int:
+        """Size of the first message (0 when empty)."""
+        if not self._items:
+            return 0
+        return len(next(iter(self._items.values())).frame)
+
+    def pop_within(self, budget: float, *, oversized_head: bool = False) -> list[Item]:
+        """Pop the longest prefix whose frame (:func:`frame_size`) fits ``budget`` bytes.
+
+        With ``oversized_head`` the first item is popped even if it alone exceeds the
+        budget (the writer allows it when the limiter is full).
+        """
+        out: list[Item] = []
+        total = 0
+        items = self._items
+        while items:
+            key, item = items.popitem(last=False)
+            size = len(item.frame)
+            if frame_size(total + size, len(out) + 1) > budget and (out or not oversized_head):
+                items[key] = item
+                items.move_to_end(key, last=False)
+                break
+            out.append(item)
+            total += size
+            self._counts[item.kind] -= 1
+            self._bytes -= size
+            if oversized_head and len(out) == 1 and size > budget:
+                break
+        return out
+
+    def remove_where(self, pred: Callable[[Item], bool]) -> list[Item]:
+        """Remove and return every queued item matching ``pred`` (e.g. on unsubscribe)."""
+        gone = [(k, i) for k, i in self._items.items() if pred(i)]
+        for k, i in gone:
+            del self._items[k]
+            self._counts[i.kind] -= 1
+            self._bytes -= len(i.frame)
+        return [i for _, i in gone]
+
+    def clear(self) -> list[Item]:
+        """Remove and return everything."""
+        out = list(self._items.values())
+        self._items.clear()
+        self._counts = dict.fromkeys(Kind, 0)
+        self._bytes = 0
+        return out
