@@ -12,7 +12,10 @@ export interface BackoffPolicy {
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 60_000, maxAttempts: 8 };
 
 /** The ceiling after `attempt` failed attempts (1-based): min(cap, base * 2^(attempt-1)). */
-export function backoffCeiling(attempt: number, policy: Pick<BackoffPolicy, "baseMs" | "capMs">): number {
+export function backoffCeiling(
+  attempt: number,
+  policy: Pick<BackoffPolicy, "baseMs" | "capMs">,
+): number {
   const exp = Math.min(Math.max(attempt - 1, 0), 52);
   return Math.min(policy.capMs, policy.baseMs * 2 ** exp);
 }

@@ -30,7 +30,9 @@ describe("locks", () => {
 
   it("webLock uses navigator.locks when the browser has it", async () => {
     const names: string[] = [];
-    const nav = { locks: { request: async <T>(name: string, fn: () => Promise<T>) => (names.push(name), fn()) } };
+    const nav = {
+      locks: { request: async <T>(name: string, fn: () => Promise<T>) => (names.push(name), fn()) },
+    };
     expect(await webLock(nav)("syncpipe-outbox", async () => "ok")).toBe("ok");
     expect(names).toEqual(["syncpipe-outbox"]);
   });

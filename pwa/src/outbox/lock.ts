@@ -28,7 +28,9 @@ export function localLock(): LockFn {
 }
 
 /** The Web Locks API when the browser has it, else {@link localLock}. */
-export function webLock(nav: { locks?: LockManagerLike } | undefined = globalThis.navigator as never): LockFn {
+export function webLock(
+  nav: { locks?: LockManagerLike } | undefined = globalThis.navigator as never,
+): LockFn {
   const locks = nav?.locks;
   if (locks !== undefined && typeof locks.request === "function") {
     return <T>(name: string, fn: () => Promise<T>) => locks.request(name, fn);

@@ -26,7 +26,15 @@ function makeOp(fields: Record<string, unknown> | null = { title: "x" }, entity 
   };
 }
 
-function setup(opts: { store?: Store; transport?: ScriptedTransport; time?: ManualTime; maxAttempts?: number; seed?: number } = {}) {
+function setup(
+  opts: {
+    store?: Store;
+    transport?: ScriptedTransport;
+    time?: ManualTime;
+    maxAttempts?: number;
+    seed?: number;
+  } = {},
+) {
   const time = opts.time ?? new ManualTime();
   const transport = opts.transport ?? new ScriptedTransport();
   const store = opts.store ?? new MemoryStore();
@@ -57,7 +65,12 @@ async function settle(outbox: Outbox): Promise<void> {
   }
 }
 
-function receipt(op: Op, status: Receipt["status"], lost: string[] = [], reason: string | null = null): Receipt {
+function receipt(
+  op: Op,
+  status: Receipt["status"],
+  lost: string[] = [],
+  reason: string | null = null,
+): Receipt {
   return {
     op_id: op.op_id,
     tenant: "acme",
@@ -75,7 +88,11 @@ function receipt(op: Op, status: Receipt["status"], lost: string[] = [], reason:
   };
 }
 
-function serverEntity(title: string, client: string, hlc = "001799999999999-0000-" + client): EntityState {
+function serverEntity(
+  title: string,
+  client: string,
+  hlc = "001799999999999-0000-" + client,
+): EntityState {
   return {
     tenant: "acme",
     collection: "tasks",
@@ -106,13 +123,22 @@ function conflictFor(op: Op, winnerValue: string): Conflict {
     fields: {
       title: {
         yours: { value: (op.fields?.title ?? null) as never, hlc: op.hlc, deleted: false },
-        winner: { value: winnerValue as never, hlc: "001799999999999-0000-web-b", client_id: "web-b", op_id: "op-b", deleted: false },
+        winner: {
+          value: winnerValue as never,
+          hlc: "001799999999999-0000-web-b",
+          client_id: "web-b",
+          op_id: "op-b",
+          deleted: false,
+        },
       },
     },
   };
 }
 
-const http = (status: number, extra: Partial<Extract<PostResult, { kind: "http_error" }>> = {}): PostResult => ({
+const http = (
+  status: number,
+  extra: Partial<Extract<PostResult, { kind: "http_error" }>> = {},
+): PostResult => ({
   kind: "http_error",
   status,
   problem: null,
@@ -152,7 +178,10 @@ describe("Outbox happy path", () => {
     await outbox.enqueue(ops[2]!);
     gate.resolve(transport.accept({ ops: [ops[0]!] }));
     await settle(outbox);
-    expect(transport.calls.map((c) => c.map((o) => o.op_id))).toEqual([[ops[0]!.op_id], [ops[1]!.op_id, ops[2]!.op_id]]);
+    expect(transport.calls.map((c) => c.map((o) => o.op_id))).toEqual([
+      [ops[0]!.op_id],
+      [ops[1]!.op_id, ops[2]!.op_id],
+    ]);
   });
 
   it("moves sent → reconciled on an applied or duplicate receipt and forgets the op", async () => {
@@ -249,22 +278,29 @@ describe("Outbox retries", () => {
   it.each([
     ["a network error", { kind: "network", message: "Failed to fetch" } as PostResult, "network"],
     ["HTTP 503", http(503), "http_503"],
-    ["HTTP 500 with a problem body", http(500, { problem: { code: "produce_failed", detail: "log unavailable" } }), "produce_failed"],
+    [
+      "HTTP 500 with a problem body",
+      http(500, { problem: { code: "produce_failed", detail: "log unavailable" } }),
+      "produce_failed",
+    ],
     ["HTTP 429", http(429), "http_429"],
-  ])("moves inflight → retrying on %s, waiting a full-jitter delay", async (_name, answer, code) => {
-    const { outbox, transport, path, time } = setup();
-    transport.then(answer);
-    const op = makeOp();
-    await outbox.enqueue(op);
-    await settle(outbox);
-    const r = outbox.get(op.op_id);
-    expect(path(op.op_id)).toEqual(["pending", "inflight", "retrying"]);
-    expect(r?.error?.code).toBe(code);
-    expect(r?.attempts).toBe(1);
-    const delay = (r?.next_attempt_at ?? 0) - time.now;
-    expect(delay).toBeGreaterThanOrEqual(0);
-    expect(delay).toBeLessThan(1000);
-  });
+  ])(
+    "moves inflight → retrying on %s, waiting a full-jitter delay",
+    async (_name, answer, code) => {
+      const { outbox, transport, path, time } = setup();
+      transport.then(answer);
+      const op = makeOp();
+      await outbox.enqueue(op);
+      await settle(outbox);
+      const r = outbox.get(op.op_id);
+      expect(path(op.op_id)).toEqual(["pending", "inflight", "retrying"]);
+      expect(r?.error?.code).toBe(code);
+      expect(r?.attempts).toBe(1);
+      const delay = (r?.next_attempt_at ?? 0) - time.now;
+      expect(delay).toBeGreaterThanOrEqual(0);
+      expect(delay).toBeLessThan(1000);
+    },
+  );
 
   it("keeps every jittered delay within [0, min(cap, base·2^(attempt-1))) with a seeded RNG", async () => {
     const { outbox, transport, time } = setup({ maxAttempts: 12, seed: 99 });
@@ -331,7 +367,15 @@ describe("Outbox retries", () => {
     }
     await settle(outbox);
     expect(transport.calls).toHaveLength(3);
-    expect(path(op.op_id)).toEqual(["pending", "inflight", "retrying", "inflight", "retrying", "inflight", "failed"]);
+    expect(path(op.op_id)).toEqual([
+      "pending",
+      "inflight",
+      "retrying",
+      "inflight",
+      "retrying",
+      "inflight",
+      "failed",
+    ]);
     expect(outbox.get(op.op_id)?.error?.message).toMatch(/gave up after 3 attempts/);
     expect(time.nextAt()).toBeNull();
   });
@@ -339,10 +383,22 @@ describe("Outbox retries", () => {
   it("retries a rejected op that the server marks retriable", async () => {
     const { outbox, transport } = setup();
     const op = makeOp();
-    transport.then((b) => transport.accept(b, { [op.op_id]: { status: "rejected", code: "clock_skew", message: "hlc ahead", retriable: true } }));
+    transport.then((b) =>
+      transport.accept(b, {
+        [op.op_id]: {
+          status: "rejected",
+          code: "clock_skew",
+          message: "hlc ahead",
+          retriable: true,
+        },
+      }),
+    );
     await outbox.enqueue(op);
     await settle(outbox);
-    expect(outbox.get(op.op_id)).toMatchObject({ status: "retrying", error: { code: "clock_skew" } });
+    expect(outbox.get(op.op_id)).toMatchObject({
+      status: "retrying",
+      error: { code: "clock_skew" },
+    });
   });
 
   it("'Sync now' sends a retrying op at once, ignoring its backoff", async () => {
@@ -360,12 +416,27 @@ describe("Outbox retries", () => {
 describe("Outbox failures", () => {
   it("fails an op at once on a non-retryable 4xx, with the server's reason", async () => {
     const { outbox, transport, path } = setup();
-    transport.then(http(422, { problem: { type: "about:blank", title: "Invalid op", status: 422, code: "invalid_op", detail: "collection must match [a-z]…" } }));
+    transport.then(
+      http(422, {
+        problem: {
+          type: "about:blank",
+          title: "Invalid op",
+          status: 422,
+          code: "invalid_op",
+          detail: "collection must match [a-z]…",
+        },
+      }),
+    );
     const op = makeOp();
     await outbox.enqueue(op);
     await settle(outbox);
     expect(path(op.op_id)).toEqual(["pending", "inflight", "failed"]);
-    expect(outbox.get(op.op_id)?.error).toMatchObject({ code: "invalid_op", message: "collection must match [a-z]…", http_status: 422, retriable: false });
+    expect(outbox.get(op.op_id)?.error).toMatchObject({
+      code: "invalid_op",
+      message: "collection must match [a-z]…",
+      http_status: 422,
+      retriable: false,
+    });
   });
 
   it("fails only the op that ingest rejected and sends the rest", async () => {
@@ -380,9 +451,21 @@ describe("Outbox failures", () => {
     await outbox.enqueue(bad);
     await outbox.enqueue(good2);
     gate.resolve(transport.accept({ ops: [first] }));
-    transport.then((b) => transport.accept(b, { [bad.op_id]: { status: "rejected", code: "op_too_large", message: "op is 70000 bytes", retriable: false } }));
+    transport.then((b) =>
+      transport.accept(b, {
+        [bad.op_id]: {
+          status: "rejected",
+          code: "op_too_large",
+          message: "op is 70000 bytes",
+          retriable: false,
+        },
+      }),
+    );
     await settle(outbox);
-    expect(outbox.get(bad.op_id)).toMatchObject({ status: "failed", error: { code: "op_too_large" } });
+    expect(outbox.get(bad.op_id)).toMatchObject({
+      status: "failed",
+      error: { code: "op_too_large" },
+    });
     expect(outbox.get(good1.op_id)?.status).toBe("sent");
     expect(outbox.get(good2.op_id)?.status).toBe("sent");
   });
@@ -398,12 +481,17 @@ describe("Outbox failures", () => {
     for (const op of [a, bad, c]) await outbox.enqueue(op);
     gate.resolve(transport.accept({ ops: [first] }));
     const refuseBad = (batch: { ops: Op[] }): PostResult =>
-      batch.ops.some((o) => o.op_id === bad.op_id) ? http(413, { problem: { code: "batch_too_large", detail: "too big" } }) : transport.accept(batch as never);
+      batch.ops.some((o) => o.op_id === bad.op_id)
+        ? http(413, { problem: { code: "batch_too_large", detail: "too big" } })
+        : transport.accept(batch as never);
     for (let i = 0; i < 4; i++) transport.then(refuseBad);
     await settle(outbox);
     expect(outbox.get(a.op_id)?.status).toBe("sent");
     expect(outbox.get(c.op_id)?.status).toBe("sent");
-    expect(outbox.get(bad.op_id)).toMatchObject({ status: "failed", error: { code: "batch_too_large" } });
+    expect(outbox.get(bad.op_id)).toMatchObject({
+      status: "failed",
+      error: { code: "batch_too_large" },
+    });
   });
 
   it("sends a new op while an older one waits in backoff", async () => {
@@ -464,7 +552,9 @@ describe("Outbox durability and tabs", () => {
     store = await IdbStore.open("outbox-reload");
     const second = setup({ store, time });
     await second.outbox.load();
-    expect(second.outbox.list().map((r) => [r.op.op_id, r.status])).toEqual(ops.map((o) => [o.op_id, "retrying"]));
+    expect(second.outbox.list().map((r) => [r.op.op_id, r.status])).toEqual(
+      ops.map((o) => [o.op_id, "retrying"]),
+    );
     expect(second.outbox.list()[2]?.op.kind).toBe("delete");
     await second.outbox.syncNow();
     expect(second.transport.sentIds()).toEqual(ops.map((o) => o.op_id));
@@ -491,7 +581,13 @@ describe("Outbox durability and tabs", () => {
     const lock = localLock(); // stands in for navigator.locks shared by the tabs
     const transport = new ScriptedTransport();
     const mk = () =>
-      new Outbox({ store: new MemoryStore(data), transport, clientId: ME, lock, timers: new ManualTime() });
+      new Outbox({
+        store: new MemoryStore(data),
+        transport,
+        clientId: ME,
+        lock,
+        timers: new ManualTime(),
+      });
     const tab1 = mk();
     const tab2 = mk();
     const ops = [makeOp(), makeOp(), makeOp()];

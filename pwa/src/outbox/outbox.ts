@@ -99,7 +99,11 @@ export class Outbox {
     for (const r of stored) {
       seen.add(r.op.op_id);
       const before = this.records.get(r.op.op_id);
-      if (before === undefined || before.status !== r.status || before.updated_at !== r.updated_at) {
+      if (
+        before === undefined ||
+        before.status !== r.status ||
+        before.updated_at !== r.updated_at
+      ) {
         transitions.push({ op_id: r.op.op_id, from: before?.status ?? null, to: r.status });
       }
       this.records.set(r.op.op_id, r);
@@ -218,13 +222,20 @@ export class Outbox {
         await this.transition([r], "failed", {
           receipt_status: receipt.status,
           next_attempt_at: null,
-          error: { code: "invalid", message: receipt.reason ?? "the server could not apply this change", retriable: false },
+          error: {
+            code: "invalid",
+            message: receipt.reason ?? "the server could not apply this change",
+            retriable: false,
+          },
         });
         return;
       case "partial":
       case "stale":
         if (entity !== undefined && this.lostToAnotherClient(r.op, receipt, entity)) {
-          await this.transition([r], "conflicted", { receipt_status: receipt.status, next_attempt_at: null });
+          await this.transition([r], "conflicted", {
+            receipt_status: receipt.status,
+            next_attempt_at: null,
+          });
         } else {
           await this.remove([r], "reconciled");
         }
@@ -240,7 +251,12 @@ export class Outbox {
   async onServerState(entity: EntityState): Promise<void> {
     for (const r of this.list()) {
       const op = r.op;
-      if (r.status !== "sent" || op.collection !== entity.collection || op.entity_id !== entity.entity_id) continue;
+      if (
+        r.status !== "sent" ||
+        op.collection !== entity.collection ||
+        op.entity_id !== entity.entity_id
+      )
+        continue;
       const contains =
         entity.deleted_op_id === op.op_id ||
         Object.values(entity.fields).some((reg) => reg?.op_id === op.op_id);
@@ -288,7 +304,8 @@ export class Outbox {
     // Already reconciled and removed (the receipt came first): keep the conflict anyway.
     const t = this.now();
     const fields: Record<string, unknown> = {};
-    for (const [name, f] of Object.entries(conflict.fields)) if (f !== undefined) fields[name] = f.yours.value;
+    for (const [name, f] of Object.entries(conflict.fields))
+      if (f !== undefined) fields[name] = f.yours.value;
     const record: OutboxRecord = {
       op: {
         op_id: conflict.op_id,
@@ -331,7 +348,8 @@ export class Outbox {
     return receipt.lost_fields.some((f) => {
       const reg = entity.fields[f];
       if (reg !== undefined && reg.hlc > op.hlc) return reg.client_id !== me;
-      if (entity.deleted_hlc !== null && op.hlc <= entity.deleted_hlc) return entity.deleted_by !== me;
+      if (entity.deleted_hlc !== null && op.hlc <= entity.deleted_hlc)
+        return entity.deleted_by !== me;
       return reg !== undefined && reg.client_id !== me;
     });
   }
@@ -340,7 +358,8 @@ export class Outbox {
     await this.load(); // another tab may have added, sent or removed ops
     // We hold the lock, so nothing is really in flight: those are from a closed tab.
     const orphans = this.list().filter((r) => r.status === "inflight");
-    if (orphans.length > 0) await this.transition(orphans, "retrying", { next_attempt_at: this.now() });
+    if (orphans.length > 0)
+      await this.transition(orphans, "retrying", { next_attempt_at: this.now() });
     const tried = new Set<string>();
     for (;;) {
       const t = this.now();
@@ -358,7 +377,10 @@ export class Outbox {
   }
 
   private async send(batch: OutboxRecord[]): Promise<void> {
-    const inflight = await this.transition(batch, "inflight", (r) => ({ attempts: r.attempts + 1, next_attempt_at: null }));
+    const inflight = await this.transition(batch, "inflight", (r) => ({
+      attempts: r.attempts + 1,
+      next_attempt_at: null,
+    }));
     const ops = inflight.map((r) => r.op) as [Op, ...Op[]];
     let result: PostResult;
     try {
@@ -371,7 +393,11 @@ export class Outbox {
       .map((r) => this.records.get(r.op.op_id))
       .filter((r): r is OutboxRecord => r?.status === "inflight");
     if (result.kind === "network") {
-      await this.retryOrFail(still, { code: "network", message: `network error: ${result.message}`, retriable: true }, null);
+      await this.retryOrFail(
+        still,
+        { code: "network", message: `network error: ${result.message}`, retriable: true },
+        null,
+      );
       return;
     }
     if (result.kind === "http_error") {
@@ -402,7 +428,15 @@ export class Outbox {
     for (const r of still) {
       const res = byId.get(r.op.op_id);
       if (res === undefined) {
-        await this.retryOrFail([r], { code: "missing_result", message: "the server did not answer for this op", retriable: true }, null);
+        await this.retryOrFail(
+          [r],
+          {
+            code: "missing_result",
+            message: "the server did not answer for this op",
+            retriable: true,
+          },
+          null,
+        );
       } else if (res.status === "accepted" || res.status === "duplicate") {
         sent.push(r);
       } else {
@@ -418,7 +452,11 @@ export class Outbox {
     if (sent.length > 0) await this.transition(sent, "sent", { error: null });
   }
 
-  private async retryOrFail(records: OutboxRecord[], error: OpError, retryAfterMs: number | null): Promise<void> {
+  private async retryOrFail(
+    records: OutboxRecord[],
+    error: OpError,
+    retryAfterMs: number | null,
+  ): Promise<void> {
     const exhausted = records.filter((r) => r.attempts >= this.policy.maxAttempts);
     const again = records.filter((r) => r.attempts < this.policy.maxAttempts);
     if (exhausted.length > 0) {
@@ -430,7 +468,8 @@ export class Outbox {
       const t = this.now();
       await this.transition(again, "retrying", (r) => ({
         error,
-        next_attempt_at: t + (retryAfterMs ?? fullJitterDelay(r.attempts, this.policy, this.random)),
+        next_attempt_at:
+          t + (retryAfterMs ?? fullJitterDelay(r.attempts, this.policy, this.random)),
       }));
     }
   }
@@ -494,11 +533,14 @@ export class Outbox {
     if (this.wake !== null && this.wakeAt === at) return;
     if (this.wake !== null) this.timers.clearTimeout(this.wake);
     this.wakeAt = at;
-    this.wake = this.timers.setTimeout(() => {
-      this.wake = null;
-      this.wakeAt = null;
-      void this.drain();
-    }, Math.max(0, at - this.now()));
+    this.wake = this.timers.setTimeout(
+      () => {
+        this.wake = null;
+        this.wakeAt = null;
+        void this.drain();
+      },
+      Math.max(0, at - this.now()),
+    );
   }
 
   /** When the next automatic attempt is due (ms since epoch), or null. */

@@ -3,7 +3,16 @@ import type { OpBatch } from "../generated/schemas";
 import { httpTransport, parseRetryAfter } from "./transport";
 
 const batch: OpBatch = {
-  ops: [{ op_id: "o1", client_id: "web-a", collection: "tasks", entity_id: "t1", kind: "delete", hlc: "001700000000000-0000-web-a" }],
+  ops: [
+    {
+      op_id: "o1",
+      client_id: "web-a",
+      collection: "tasks",
+      entity_id: "t1",
+      kind: "delete",
+      hlc: "001700000000000-0000-web-a",
+    },
+  ],
 };
 
 function fakeFetch(response: Response | Error) {
@@ -36,9 +45,16 @@ describe("parseRetryAfter", () => {
 
 describe("httpTransport", () => {
   it("posts the batch as JSON to {apiBase}/v1/ops with the bearer token", async () => {
-    const body = { results: [{ op_id: "o1", status: "accepted" }], server_hlc: "001700000000001-0000-ingest" };
+    const body = {
+      results: [{ op_id: "o1", status: "accepted" }],
+      server_hlc: "001700000000001-0000-ingest",
+    };
     const f = fakeFetch(new Response(JSON.stringify(body), { status: 202 }));
-    const t = httpTransport({ apiBase: () => "https://api.example/", token: () => "tok", fetch: f.fetch });
+    const t = httpTransport({
+      apiBase: () => "https://api.example/",
+      token: () => "tok",
+      fetch: f.fetch,
+    });
     expect(await t.post(batch)).toEqual({ kind: "ok", result: body });
     expect(f.calls[0]?.url).toBe("https://api.example/v1/ops");
     expect(f.calls[0]?.init.method).toBe("POST");
@@ -47,12 +63,26 @@ describe("httpTransport", () => {
   });
 
   it("returns the problem+json body and Retry-After of an error", async () => {
-    const problem = { type: "https://syncpipe.dev/problems/rate-limited", title: "Too many requests", status: 429, detail: "slow down", code: "rate_limited" };
+    const problem = {
+      type: "https://syncpipe.dev/problems/rate-limited",
+      title: "Too many requests",
+      status: 429,
+      detail: "slow down",
+      code: "rate_limited",
+    };
     const f = fakeFetch(
-      new Response(JSON.stringify(problem), { status: 429, headers: { "content-type": "application/problem+json", "retry-after": "7" } }),
+      new Response(JSON.stringify(problem), {
+        status: 429,
+        headers: { "content-type": "application/problem+json", "retry-after": "7" },
+      }),
     );
     const t = httpTransport({ apiBase: () => "", token: () => null, fetch: f.fetch });
-    expect(await t.post(batch)).toEqual({ kind: "http_error", status: 429, problem, retryAfterMs: 7000 });
+    expect(await t.post(batch)).toEqual({
+      kind: "http_error",
+      status: 429,
+      problem,
+      retryAfterMs: 7000,
+    });
     expect(f.calls[0]?.url).toBe("/v1/ops");
   });
 

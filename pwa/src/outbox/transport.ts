@@ -48,7 +48,9 @@ function isOpResult(v: unknown): v is OpResult {
 function isOpBatchResult(v: unknown): v is OpBatchResult {
   if (typeof v !== "object" || v === null) return false;
   const r = v as Record<string, unknown>;
-  return Array.isArray(r.results) && r.results.every(isOpResult) && typeof r.server_hlc === "string";
+  return (
+    Array.isArray(r.results) && r.results.every(isOpResult) && typeof r.server_hlc === "string"
+  );
 }
 
 export interface HttpTransportOptions {
@@ -103,7 +105,11 @@ export function httpTransport(options: HttpTransportOptions): OpsTransport {
         return {
           kind: "http_error",
           status: 502,
-          problem: { title: "malformed response", detail: "POST /v1/ops answered without an OpBatchResult", code: "bad_response" },
+          problem: {
+            title: "malformed response",
+            detail: "POST /v1/ops answered without an OpBatchResult",
+            code: "bad_response",
+          },
           retryAfterMs: null,
         };
       }

@@ -20,7 +20,12 @@ export function entity(collection: string, id: string, version = 1, title = id):
     entity_id: id,
     version,
     fields: {
-      title: { value: title as never, hlc: "000000000000010-0000-a", client_id: "a", op_id: `op-${id}` },
+      title: {
+        value: title as never,
+        hlc: "000000000000010-0000-a",
+        client_id: "a",
+        op_id: `op-${id}`,
+      },
     },
     deleted_hlc: null,
     deleted_by: null,
@@ -31,7 +36,11 @@ export function entity(collection: string, id: string, version = 1, title = id):
   };
 }
 
-export function outboxRecord(opId: string, seq: number, status: OutboxRecord["status"] = "pending"): OutboxRecord {
+export function outboxRecord(
+  opId: string,
+  seq: number,
+  status: OutboxRecord["status"] = "pending",
+): OutboxRecord {
   return {
     op: {
       op_id: opId,
@@ -76,40 +85,83 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
           replace: false,
           entities: [entity("tasks", "b"), entity("tasks", "a"), entity("tasks", "c")],
         });
-        await store.writeServerState({ collection: "tasks", replace: false, entities: [entity("tasks", "b", 2, "B")] });
+        await store.writeServerState({
+          collection: "tasks",
+          replace: false,
+          entities: [entity("tasks", "b", 2, "B")],
+        });
         const list = await store.listEntities("tasks");
         expect(list.map((e) => e.entity_id)).toEqual(["a", "b", "c"]);
         expect(await store.getEntity("tasks", "b")).toEqual(entity("tasks", "b", 2, "B"));
       });
 
       it("keeps collections apart", async () => {
-        await store.writeServerState({ collection: "tasks", replace: false, entities: [entity("tasks", "a")] });
-        await store.writeServerState({ collection: "notes", replace: false, entities: [entity("notes", "a", 5)] });
+        await store.writeServerState({
+          collection: "tasks",
+          replace: false,
+          entities: [entity("tasks", "a")],
+        });
+        await store.writeServerState({
+          collection: "notes",
+          replace: false,
+          entities: [entity("notes", "a", 5)],
+        });
         expect((await store.getEntity("tasks", "a"))?.version).toBe(1);
         expect((await store.getEntity("notes", "a"))?.version).toBe(5);
         expect(await store.listEntities("notes")).toHaveLength(1);
       });
 
       it("replaces a whole collection without touching the others", async () => {
-        await store.writeServerState({ collection: "tasks", replace: false, entities: [entity("tasks", "a"), entity("tasks", "b")] });
-        await store.writeServerState({ collection: "tasksx", replace: false, entities: [entity("tasksx", "z")] });
-        await store.writeServerState({ collection: "tasks", replace: true, entities: [entity("tasks", "c")] });
+        await store.writeServerState({
+          collection: "tasks",
+          replace: false,
+          entities: [entity("tasks", "a"), entity("tasks", "b")],
+        });
+        await store.writeServerState({
+          collection: "tasksx",
+          replace: false,
+          entities: [entity("tasksx", "z")],
+        });
+        await store.writeServerState({
+          collection: "tasks",
+          replace: true,
+          entities: [entity("tasks", "c")],
+        });
         expect((await store.listEntities("tasks")).map((e) => e.entity_id)).toEqual(["c"]);
         expect(await store.listEntities("tasksx")).toHaveLength(1);
       });
 
       it("writes the cursor with the entities, keeps it when undefined and clears it when null", async () => {
-        await store.writeServerState({ collection: "tasks", replace: true, entities: [], cursor: "c1" });
+        await store.writeServerState({
+          collection: "tasks",
+          replace: true,
+          entities: [],
+          cursor: "c1",
+        });
         expect(await store.getCursor("tasks")).toBe("c1");
-        await store.writeServerState({ collection: "tasks", replace: false, entities: [entity("tasks", "a")] });
+        await store.writeServerState({
+          collection: "tasks",
+          replace: false,
+          entities: [entity("tasks", "a")],
+        });
         expect(await store.getCursor("tasks")).toBe("c1");
-        await store.writeServerState({ collection: "tasks", replace: false, entities: [], cursor: null });
+        await store.writeServerState({
+          collection: "tasks",
+          replace: false,
+          entities: [],
+          cursor: null,
+        });
         expect(await store.getCursor("tasks")).toBeNull();
       });
 
       it("refuses an entity of another collection and writes nothing", async () => {
         await expect(
-          store.writeServerState({ collection: "tasks", replace: false, entities: [entity("notes", "a")], cursor: "c9" }),
+          store.writeServerState({
+            collection: "tasks",
+            replace: false,
+            entities: [entity("notes", "a")],
+            cursor: "c9",
+          }),
         ).rejects.toThrow(/notes/);
         expect(await store.listEntities("notes")).toEqual([]);
         expect(await store.getCursor("tasks")).toBeNull();
@@ -135,7 +187,11 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
 
       it("replaces a record with the same op id and round-trips nested JSON", async () => {
         await store.putOps([outboxRecord("o1", 10)]);
-        const updated = { ...outboxRecord("o1", 10, "retrying"), attempts: 2, next_attempt_at: 1234 };
+        const updated = {
+          ...outboxRecord("o1", 10, "retrying"),
+          attempts: 2,
+          next_attempt_at: 1234,
+        };
         updated.error = { code: "http_503", message: "busy", http_status: 503, retriable: true };
         await store.putOps([updated]);
         expect(await store.getOp("o1")).toEqual(updated);
@@ -171,7 +227,12 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
     });
 
     it("keeps everything across a close and reopen", async () => {
-      await store.writeServerState({ collection: "tasks", replace: false, entities: [entity("tasks", "a")], cursor: "c7" });
+      await store.writeServerState({
+        collection: "tasks",
+        replace: false,
+        entities: [entity("tasks", "a")],
+        cursor: "c7",
+      });
       await store.putOps([outboxRecord("o1", 1, "retrying"), outboxRecord("o2", 2)]);
       await store.setMeta("client_id", "web-1");
       store = await harness.reopen(store);

@@ -7,13 +7,7 @@ import type { Conflict, Cursor, EntityState, Op, ReceiptStatus } from "../genera
 
 /** Where an op is in its life; see `outbox/outbox.ts` for the state machine. */
 export type OpStatus =
-  | "pending"
-  | "inflight"
-  | "retrying"
-  | "sent"
-  | "reconciled"
-  | "conflicted"
-  | "failed";
+  "pending" | "inflight" | "retrying" | "sent" | "reconciled" | "conflicted" | "failed";
 
 /** Why an op is retrying or failed. */
 export interface OpError {

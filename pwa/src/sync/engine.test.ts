@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { Conflict, EntityState, FieldRegister, Receipt, ServerMessage } from "../generated/schemas";
+import type {
+  Conflict,
+  EntityState,
+  FieldRegister,
+  Receipt,
+  ServerMessage,
+} from "../generated/schemas";
 import { seededRandom } from "../outbox/backoff";
 import { MemoryStore, createMemoryData } from "../store/memory";
 import { ManualTime, ScriptedTransport, socketFactory } from "../testing/fakes";
@@ -8,7 +14,13 @@ import { formatHlc } from "./hlc";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
-async function setup(opts: { data?: ReturnType<typeof createMemoryData>; transport?: ScriptedTransport; push?: boolean } = {}) {
+async function setup(
+  opts: {
+    data?: ReturnType<typeof createMemoryData>;
+    transport?: ScriptedTransport;
+    push?: boolean;
+  } = {},
+) {
   const time = new ManualTime();
   const transport = opts.transport ?? new ScriptedTransport();
   const sockets = socketFactory();
@@ -40,7 +52,12 @@ function reg(value: unknown, wall: number, client: string, opId: string): FieldR
   return { value: value as never, hlc: formatHlc(wall, 0, client), client_id: client, op_id: opId };
 }
 
-function state(id: string, version: number, fields: Record<string, FieldRegister>, deleted?: { wall: number; by: string }): EntityState {
+function state(
+  id: string,
+  version: number,
+  fields: Record<string, FieldRegister>,
+  deleted?: { wall: number; by: string },
+): EntityState {
   const dh = deleted ? formatHlc(deleted.wall, 0, deleted.by) : null;
   return {
     tenant: "acme",
@@ -67,7 +84,14 @@ describe("SyncEngine push handling", () => {
       protocol: 1,
       app_version: "0.1.0",
       server_hlc: formatHlc(WALL + 3_600_000, 7, "push-1"),
-      limits: { max_bps: 1, burst_bytes: 1, max_frame_bytes: 1, max_client_messages_per_s: 1, idle_timeout_ms: 1, max_subscriptions: 1 },
+      limits: {
+        max_bps: 1,
+        burst_bytes: 1,
+        max_frame_bytes: 1,
+        max_client_messages_per_s: 1,
+        idle_timeout_ms: 1,
+        max_subscriptions: 1,
+      },
     });
     await engine.createTask("later");
     const op = engine.outbox.list()[0]?.op;
@@ -77,20 +101,63 @@ describe("SyncEngine push handling", () => {
 
   it("flags a new version when hello reports another protocol or app version", async () => {
     const { engine } = await setup();
-    const limits = { max_bps: 1, burst_bytes: 1, max_frame_bytes: 1, max_client_messages_per_s: 1, idle_timeout_ms: 1, max_subscriptions: 1 };
-    await engine.handle({ type: "hello", protocol: 1, app_version: "0.2.0", server_hlc: formatHlc(WALL, 0, "p"), limits });
+    const limits = {
+      max_bps: 1,
+      burst_bytes: 1,
+      max_frame_bytes: 1,
+      max_client_messages_per_s: 1,
+      idle_timeout_ms: 1,
+      max_subscriptions: 1,
+    };
+    await engine.handle({
+      type: "hello",
+      protocol: 1,
+      app_version: "0.2.0",
+      server_hlc: formatHlc(WALL, 0, "p"),
+      limits,
+    });
     expect(engine.status().versionMismatch).toEqual({ protocol: 1, app_version: "0.2.0" });
-    await engine.handle({ type: "hello", protocol: 2, app_version: "0.1.0", server_hlc: formatHlc(WALL, 0, "p"), limits });
+    await engine.handle({
+      type: "hello",
+      protocol: 2,
+      app_version: "0.1.0",
+      server_hlc: formatHlc(WALL, 0, "p"),
+      limits,
+    });
     expect(engine.status().versionMismatch?.protocol).toBe(2);
   });
 
   it("replaces the collection on a full snapshot and merges by version on a resumed one", async () => {
     const { engine, store } = await setup();
-    await engine.handle({ type: "snapshot", collection: TASKS, resumed: false, cursor: "c1", entities: [state("a", 1, { title: reg("A", 10, "web-b", "o1") }), state("b", 1, { title: reg("B", 10, "web-b", "o2") })] });
+    await engine.handle({
+      type: "snapshot",
+      collection: TASKS,
+      resumed: false,
+      cursor: "c1",
+      entities: [
+        state("a", 1, { title: reg("A", 10, "web-b", "o1") }),
+        state("b", 1, { title: reg("B", 10, "web-b", "o2") }),
+      ],
+    });
     expect(engine.tasks().map((t) => t.title)).toEqual(["A", "B"]);
-    await engine.handle({ type: "snapshot", collection: TASKS, resumed: true, cursor: "c2", entities: [state("b", 3, { title: reg("B3", 12, "web-b", "o3") }), state("a", 1, { title: reg("stale", 9, "web-b", "o0") })] });
+    await engine.handle({
+      type: "snapshot",
+      collection: TASKS,
+      resumed: true,
+      cursor: "c2",
+      entities: [
+        state("b", 3, { title: reg("B3", 12, "web-b", "o3") }),
+        state("a", 1, { title: reg("stale", 9, "web-b", "o0") }),
+      ],
+    });
     expect(engine.tasks().map((t) => t.title)).toEqual(["A", "B3"]);
-    await engine.handle({ type: "snapshot", collection: TASKS, resumed: false, cursor: "c3", entities: [state("c", 1, { title: reg("C", 10, "web-b", "o4") })] });
+    await engine.handle({
+      type: "snapshot",
+      collection: TASKS,
+      resumed: false,
+      cursor: "c3",
+      entities: [state("c", 1, { title: reg("C", 10, "web-b", "o4") })],
+    });
     expect(engine.tasks().map((t) => t.title)).toEqual(["C"]);
     expect(await store.getCursor(TASKS)).toBe("c3");
     expect((await store.listEntities(TASKS)).map((e) => e.entity_id)).toEqual(["c"]);
@@ -98,8 +165,16 @@ describe("SyncEngine push handling", () => {
 
   it("keeps a server entity only if its version is newer, and stores the cursor", async () => {
     const { engine, store } = await setup();
-    await engine.handle({ type: "entity", cursor: "c1", state: state("a", 2, { title: reg("v2", 20, "web-b", "o2") }) });
-    await engine.handle({ type: "entity", cursor: "c2", state: state("a", 1, { title: reg("v1", 10, "web-b", "o1") }) });
+    await engine.handle({
+      type: "entity",
+      cursor: "c1",
+      state: state("a", 2, { title: reg("v2", 20, "web-b", "o2") }),
+    });
+    await engine.handle({
+      type: "entity",
+      cursor: "c2",
+      state: state("a", 1, { title: reg("v1", 10, "web-b", "o1") }),
+    });
     expect(engine.tasks()[0]?.title).toBe("v2");
     expect((await store.getEntity(TASKS, "a"))?.version).toBe(2);
     expect(await store.getCursor(TASKS)).toBe("c2");
@@ -109,7 +184,11 @@ describe("SyncEngine push handling", () => {
     const { engine } = await setup();
     const messages: ServerMessage[] = [
       { type: "snapshot", collection: TASKS, resumed: false, cursor: "c1", entities: [] },
-      { type: "entity", cursor: "c2", state: state("a", 1, { title: reg("A", 10, "web-b", "o1") }) },
+      {
+        type: "entity",
+        cursor: "c2",
+        state: state("a", 1, { title: reg("A", 10, "web-b", "o1") }),
+      },
       { type: "pong" },
     ];
     await engine.handle({ type: "batch", messages: messages as never });
@@ -118,8 +197,17 @@ describe("SyncEngine push handling", () => {
 
   it("stores the cursor of a disconnect_notice and reports error messages", async () => {
     const { engine, store } = await setup();
-    await engine.handle({ type: "disconnect_notice", reason: "overloaded", retry_after_ms: 1000, cursor: "c9" });
-    await engine.handle({ type: "error", code: "unknown_collection", message: "subscribe to tasks" });
+    await engine.handle({
+      type: "disconnect_notice",
+      reason: "overloaded",
+      retry_after_ms: 1000,
+      cursor: "c9",
+    });
+    await engine.handle({
+      type: "error",
+      code: "unknown_collection",
+      message: "subscribe to tasks",
+    });
     expect(await store.getCursor(TASKS)).toBe("c9");
     expect(engine.status().lastError).toBe("unknown_collection: subscribe to tasks");
   });
@@ -131,7 +219,9 @@ describe("SyncEngine push handling", () => {
     engine.start();
     sockets.last().open();
     await engine.push?.idle();
-    expect(sockets.last().sent).toEqual([{ type: "subscribe", collection: TASKS, cursor: "kept-cursor" }]);
+    expect(sockets.last().sent).toEqual([
+      { type: "subscribe", collection: TASKS, cursor: "kept-cursor" },
+    ]);
     expect(engine.status().online).toBe(true);
     sockets.last().drop();
     expect(engine.status().online).toBe(false);
@@ -145,7 +235,13 @@ describe("SyncEngine local view", () => {
     transport.then({ kind: "network", message: "offline" });
     const id = await engine.createTask("Buy milk");
     const seen: string[] = [];
-    const look = () => seen.push(engine.tasks().map((t) => `${t.title}:${t.unsynced}`).join(","));
+    const look = () =>
+      seen.push(
+        engine
+          .tasks()
+          .map((t) => `${t.title}:${t.unsynced}`)
+          .join(","),
+      );
     look();
     expect(engine.status().waiting).toBe(1);
     await settle();
@@ -153,7 +249,11 @@ describe("SyncEngine local view", () => {
     await engine.syncNow();
     look();
     const op = engine.outbox.list()[0]!.op;
-    await engine.handle({ type: "entity", cursor: "c1", state: state(id, 1, { title: reg("Buy milk", 0, "x", "x"), done: reg(false, 0, "x", "x") }) });
+    await engine.handle({
+      type: "entity",
+      cursor: "c1",
+      state: state(id, 1, { title: reg("Buy milk", 0, "x", "x"), done: reg(false, 0, "x", "x") }),
+    });
     look();
     // the real state carries this op's registers
     const s = state(id, 1, {
@@ -170,16 +270,39 @@ describe("SyncEngine local view", () => {
   it("rebases pending edits on server updates: another field from another device shows too", async () => {
     const { engine, transport } = await setup();
     transport.then({ kind: "network", message: "offline" });
-    await engine.handle({ type: "entity", cursor: "c1", state: state("t1", 1, { title: reg("old", 10, "web-b", "o1"), done: reg(false, 10, "web-b", "o1") }) });
+    await engine.handle({
+      type: "entity",
+      cursor: "c1",
+      state: state("t1", 1, {
+        title: reg("old", 10, "web-b", "o1"),
+        done: reg(false, 10, "web-b", "o1"),
+      }),
+    });
     await engine.setTitle("t1", "mine");
-    await engine.handle({ type: "entity", cursor: "c2", state: state("t1", 2, { title: reg("old", 10, "web-b", "o1"), done: reg(true, WALL + 999_999, "web-b", "o2") }) });
+    await engine.handle({
+      type: "entity",
+      cursor: "c2",
+      state: state("t1", 2, {
+        title: reg("old", 10, "web-b", "o1"),
+        done: reg(true, WALL + 999_999, "web-b", "o2"),
+      }),
+    });
     expect(engine.tasks()).toMatchObject([{ id: "t1", title: "mine", done: true, unsynced: true }]);
   });
 
   it("hides a task deleted locally, and shows failed ops in the status", async () => {
     const { engine, transport, settle } = await setup();
-    transport.then({ kind: "http_error", status: 403, problem: { code: "forbidden", detail: "not your tenant" }, retryAfterMs: null });
-    await engine.handle({ type: "entity", cursor: "c1", state: state("t1", 1, { title: reg("x", 10, "web-b", "o1") }) });
+    transport.then({
+      kind: "http_error",
+      status: 403,
+      problem: { code: "forbidden", detail: "not your tenant" },
+      retryAfterMs: null,
+    });
+    await engine.handle({
+      type: "entity",
+      cursor: "c1",
+      state: state("t1", 1, { title: reg("x", 10, "web-b", "o1") }),
+    });
     await engine.deleteTask("t1");
     expect(engine.tasks()).toEqual([]);
     await settle();
@@ -193,7 +316,17 @@ describe("SyncEngine local view", () => {
     await settle();
     const op = engine.outbox.list()[0]!.op;
     expect(engine.outbox.list()[0]?.status).toBe("sent");
-    await engine.handle({ type: "snapshot", collection: TASKS, resumed: false, cursor: "c", entities: [state("t1", 1, { title: { value: "x" as never, hlc: op.hlc, client_id: op.client_id, op_id: op.op_id } })] });
+    await engine.handle({
+      type: "snapshot",
+      collection: TASKS,
+      resumed: false,
+      cursor: "c",
+      entities: [
+        state("t1", 1, {
+          title: { value: "x" as never, hlc: op.hlc, client_id: op.client_id, op_id: op.op_id },
+        }),
+      ],
+    });
     expect(engine.outbox.list()).toEqual([]);
   });
 });
@@ -202,24 +335,80 @@ describe("SyncEngine conflicts", () => {
   async function lose() {
     const ctx = await setup();
     const { engine, settle } = ctx;
-    await engine.handle({ type: "entity", cursor: "c1", state: state("t1", 1, { title: reg("Buy milk", 10, "web-b", "o1"), done: reg(false, 10, "web-b", "o1") }) });
+    await engine.handle({
+      type: "entity",
+      cursor: "c1",
+      state: state("t1", 1, {
+        title: reg("Buy milk", 10, "web-b", "o1"),
+        done: reg(false, 10, "web-b", "o1"),
+      }),
+    });
     await engine.setTitle("t1", "Buy soy milk");
     await settle();
     const op = engine.outbox.list()[0]!.op;
     const winnerHlc = formatHlc(WALL + 5_000_000, 0, "web-b");
-    await engine.handle({ type: "entity", cursor: "c2", state: state("t1", 2, { title: { value: "Buy oat milk" as never, hlc: winnerHlc, client_id: "web-b", op_id: "ob" }, done: reg(false, 10, "web-b", "o1") }) });
+    await engine.handle({
+      type: "entity",
+      cursor: "c2",
+      state: state("t1", 2, {
+        title: { value: "Buy oat milk" as never, hlc: winnerHlc, client_id: "web-b", op_id: "ob" },
+        done: reg(false, 10, "web-b", "o1"),
+      }),
+    });
     const conflict: Conflict = {
-      op_id: op.op_id, tenant: "acme", client_id: op.client_id, user_id: "u", collection: TASKS, entity_id: "t1", kind: "upsert", hlc: op.hlc, version: 2, received_at_ms: 1,
-      fields: { title: { yours: { value: "Buy soy milk" as never, hlc: op.hlc, deleted: false }, winner: { value: "Buy oat milk" as never, hlc: winnerHlc, client_id: "web-b", op_id: "ob", deleted: false } } },
+      op_id: op.op_id,
+      tenant: "acme",
+      client_id: op.client_id,
+      user_id: "u",
+      collection: TASKS,
+      entity_id: "t1",
+      kind: "upsert",
+      hlc: op.hlc,
+      version: 2,
+      received_at_ms: 1,
+      fields: {
+        title: {
+          yours: { value: "Buy soy milk" as never, hlc: op.hlc, deleted: false },
+          winner: {
+            value: "Buy oat milk" as never,
+            hlc: winnerHlc,
+            client_id: "web-b",
+            op_id: "ob",
+            deleted: false,
+          },
+        },
+      },
     };
-    const receipt: Receipt = { op_id: op.op_id, tenant: "acme", client_id: op.client_id, user_id: "u", collection: TASKS, entity_id: "t1", kind: "upsert", hlc: op.hlc, status: "stale", version: 2, lost_fields: ["title"], reason: null, received_at_ms: 1 };
+    const receipt: Receipt = {
+      op_id: op.op_id,
+      tenant: "acme",
+      client_id: op.client_id,
+      user_id: "u",
+      collection: TASKS,
+      entity_id: "t1",
+      kind: "upsert",
+      hlc: op.hlc,
+      status: "stale",
+      version: 2,
+      lost_fields: ["title"],
+      reason: null,
+      received_at_ms: 1,
+    };
     return { ...ctx, op, conflict, receipt, winnerHlc };
   }
 
   it("shows what the server kept from another device", async () => {
     const { engine, conflict, receipt } = await lose();
-    await engine.handle({ type: "batch", messages: [{ type: "receipt", receipt }, { type: "conflict", conflict }] });
-    expect(engine.tasks()).toMatchObject([{ title: "Buy oat milk", conflicts: [{ kept: "'Buy oat milk'" }] }]);
+    await engine.handle({
+      type: "batch",
+      messages: [
+        { type: "receipt", receipt },
+        { type: "conflict", conflict },
+      ],
+    });
+    expect(engine.tasks()).toMatchObject([
+      { title: "Buy oat milk", conflicts: [{ kept: "'Buy oat milk'" }] },
+    ]);
   });
 
   it("shows the hint from the receipt alone, using the server state", async () => {
@@ -254,11 +443,33 @@ describe("SyncEngine conflicts", () => {
     const del = state("t1", 3, {}, { wall: WALL + 9_000_000, by: "web-b" });
     await engine.handle({ type: "entity", cursor: "c3", state: del });
     const c: Conflict = {
-      op_id: op.op_id, tenant: "acme", client_id: op.client_id, user_id: "u", collection: TASKS, entity_id: "t1", kind: "upsert", hlc: op.hlc, version: 3, received_at_ms: 1,
-      fields: { title: { yours: { value: "Buy soy milk" as never, hlc: op.hlc, deleted: false }, winner: { value: null as never, hlc: del.deleted_hlc!, client_id: "web-b", op_id: "del-op", deleted: true } } },
+      op_id: op.op_id,
+      tenant: "acme",
+      client_id: op.client_id,
+      user_id: "u",
+      collection: TASKS,
+      entity_id: "t1",
+      kind: "upsert",
+      hlc: op.hlc,
+      version: 3,
+      received_at_ms: 1,
+      fields: {
+        title: {
+          yours: { value: "Buy soy milk" as never, hlc: op.hlc, deleted: false },
+          winner: {
+            value: null as never,
+            hlc: del.deleted_hlc!,
+            client_id: "web-b",
+            op_id: "del-op",
+            deleted: true,
+          },
+        },
+      },
     };
     await engine.handle({ type: "conflict", conflict: c });
-    expect(engine.tasks()).toMatchObject([{ id: "t1", deleted: true, title: "Buy soy milk", conflicts: [{ kept: "the deletion" }] }]);
+    expect(engine.tasks()).toMatchObject([
+      { id: "t1", deleted: true, title: "Buy soy milk", conflicts: [{ kept: "the deletion" }] },
+    ]);
   });
 });
 

@@ -142,12 +142,15 @@ export class SyncEngine {
             socketFactory: options.socketFactory,
             timers: options.timers,
             random: options.random,
-            subscriptions: async () => [{ collection: TASKS, cursor: await options.store.getCursor(TASKS) }],
+            subscriptions: async () => [
+              { collection: TASKS, cursor: await options.store.getCursor(TASKS) },
+            ],
             handler: {
               onMessage: (m) => this.handle(m),
               onState: (state) => {
                 this.pushState = state;
-                if (state === "rejected") this.lastError = "the push service refused this connection";
+                if (state === "rejected")
+                  this.lastError = "the push service refused this connection";
                 this.notify();
               },
             },
@@ -216,7 +219,9 @@ export class SyncEngine {
   tasks(): TaskView[] {
     const records = this.outbox.list();
     const overlay = records.filter((r) => OVERLAID.includes(r.status) && r.op.collection === TASKS);
-    const conflicted = records.filter((r) => r.status === "conflicted" && r.op.collection === TASKS);
+    const conflicted = records.filter(
+      (r) => r.status === "conflicted" && r.op.collection === TASKS,
+    );
     const ids = new Set<string>(this.replica.list(TASKS).map((e) => e.entity_id));
     for (const r of [...overlay, ...conflicted]) ids.add(r.op.entity_id);
     const ops = overlay.map((r) => r.op);
@@ -229,7 +234,10 @@ export class SyncEngine {
         .map((r) => ({ opId: r.op.op_id, kept: this.kept(r, server) }));
       const deleted = record === null || record.deleted;
       if (deleted && conflicts.length === 0) continue;
-      const title = record?.fields.title?.value ?? server?.fields.title?.value ?? conflicted.find((r) => r.op.entity_id === id)?.op.fields?.title;
+      const title =
+        record?.fields.title?.value ??
+        server?.fields.title?.value ??
+        conflicted.find((r) => r.op.entity_id === id)?.op.fields?.title;
       out.push({
         id,
         title: typeof title === "string" ? title : "",
@@ -245,13 +253,16 @@ export class SyncEngine {
   private kept(r: OutboxRecord, server: EntityState | undefined): string {
     const detail = r.conflict?.fields;
     if (detail) {
-      const names = Object.keys(detail).sort((a, b) => (a === "title" ? -1 : b === "title" ? 1 : a.localeCompare(b)));
+      const names = Object.keys(detail).sort((a, b) =>
+        a === "title" ? -1 : b === "title" ? 1 : a.localeCompare(b),
+      );
       const f = detail[names[0] ?? ""];
       if (f !== undefined) return f.winner.deleted ? "the deletion" : quote(f.winner.value);
     }
     if (server === undefined) return "another change";
     if (server.deleted) return "the deletion";
-    const names = r.op.kind === "delete" ? Object.keys(server.fields) : Object.keys(r.op.fields ?? {});
+    const names =
+      r.op.kind === "delete" ? Object.keys(server.fields) : Object.keys(r.op.fields ?? {});
     names.sort((a, b) => (a === "title" ? -1 : b === "title" ? 1 : a.localeCompare(b)));
     for (const name of names) {
       const reg = server.fields[name];
@@ -282,7 +293,11 @@ export class SyncEngine {
   async applyMineAgain(opId: string): Promise<void> {
     const r = this.outbox.get(opId);
     if (r === undefined || r.status !== "conflicted") return;
-    await this.write(r.op.entity_id, r.op.kind, r.op.kind === "delete" ? null : { ...(r.op.fields ?? {}) });
+    await this.write(
+      r.op.entity_id,
+      r.op.kind,
+      r.op.kind === "delete" ? null : { ...(r.op.fields ?? {}) },
+    );
     await this.outbox.discard(opId);
   }
 
@@ -304,13 +319,18 @@ export class SyncEngine {
     await this.outbox.syncNow();
   }
 
-  private async write(entityId: string, kind: Op["kind"], fields: Record<string, unknown> | null): Promise<Op> {
+  private async write(
+    entityId: string,
+    kind: Op["kind"],
+    fields: Record<string, unknown> | null,
+  ): Promise<Op> {
     // An edit made after seeing a value must beat it: move the clock past what we saw.
     const seen = this.replica.get(TASKS, entityId);
     const hlcs = seen === undefined ? [] : Object.values(seen.fields).map((r) => r?.hlc);
     if (seen?.deleted_hlc) hlcs.push(seen.deleted_hlc);
     const conflicts = this.outbox.list().filter((r) => r.op.entity_id === entityId && r.conflict);
-    for (const r of conflicts) for (const f of Object.values(r.conflict?.fields ?? {})) hlcs.push(f?.winner.hlc);
+    for (const r of conflicts)
+      for (const f of Object.values(r.conflict?.fields ?? {})) hlcs.push(f?.winner.hlc);
     for (const h of hlcs) {
       if (h === undefined) continue;
       try {
@@ -352,13 +372,19 @@ export class SyncEngine {
       case "hello":
         await this.adopt(message.server_hlc);
         this.versionMismatch =
-          message.protocol !== this.options.protocol || message.app_version !== this.options.appVersion
+          message.protocol !== this.options.protocol ||
+          message.app_version !== this.options.appVersion
             ? { protocol: message.protocol, app_version: message.app_version }
             : null;
         break;
       case "snapshot": {
         const { replace, entities } = this.replica.applySnapshot(message);
-        await store.writeServerState({ collection: message.collection, replace, entities, cursor: message.cursor });
+        await store.writeServerState({
+          collection: message.collection,
+          replace,
+          entities,
+          cursor: message.cursor,
+        });
         for (const e of entities) await this.outbox.onServerState(e);
         break;
       }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { COUNTER_MAX, HlcClock, HlcError, compareHlc, formatHlc, isHlc, maxHlc, parseHlc } from "./hlc";
+import {
+  COUNTER_MAX,
+  HlcClock,
+  HlcError,
+  compareHlc,
+  formatHlc,
+  isHlc,
+  maxHlc,
+  parseHlc,
+} from "./hlc";
 
 function fakeClock(start: number): { now: () => number; set: (ms: number) => void } {
   let t = start;
@@ -119,7 +128,7 @@ describe("HlcClock", () => {
 
   it("issues strictly increasing timestamps under random wall clocks and receives", () => {
     let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const clock = new HlcClock("a", () => Math.floor(rand() * 100));
     let prev = "";
     for (let i = 0; i < 2000; i++) {

@@ -40,14 +40,22 @@ describe("applyOp upserts", () => {
     expect(r.receipt.status).toBe("applied");
     expect(r.changed).toBe(true);
     expect(r.record?.version).toBe(1);
-    expect(r.record?.fields.title).toEqual({ value: "milk", hlc: o.hlc, client_id: "a", op_id: o.op_id });
+    expect(r.record?.fields.title).toEqual({
+      value: "milk",
+      hlc: o.hlc,
+      client_id: "a",
+      op_id: o.op_id,
+    });
     expect(r.record?.deleted).toBe(false);
     expect(r.record?.applied_op_ids).toEqual([o.op_id]);
     expect(r.conflict).toBeNull();
   });
 
   it("lets a newer write win per field, so concurrent edits to different fields both survive", () => {
-    const rec = fold(op("a", 10, "upsert", { title: "x", done: false }), op("b", 20, "upsert", { done: true }));
+    const rec = fold(
+      op("a", 10, "upsert", { title: "x", done: false }),
+      op("b", 20, "upsert", { done: true }),
+    );
     const r = applyOp(rec, op("a", 15, "upsert", { title: "y", done: false }));
     expect(r.receipt.status).toBe("partial");
     expect(r.receipt.lost_fields).toEqual(["done"]);
@@ -55,7 +63,11 @@ describe("applyOp upserts", () => {
     expect(r.record?.fields.done?.value).toBe(true);
     expect(r.record?.version).toBe(3);
     expect(Object.keys(r.conflict?.fields ?? {})).toEqual(["done"]);
-    expect(r.conflict?.fields.done?.winner).toMatchObject({ value: true, client_id: "b", deleted: false });
+    expect(r.conflict?.fields.done?.winner).toMatchObject({
+      value: true,
+      client_id: "b",
+      deleted: false,
+    });
   });
 
   it("reports a stale write with no version bump and a conflict naming the other client's winner", () => {
@@ -104,7 +116,11 @@ describe("applyOp deletes", () => {
     expect(r.receipt.lost_fields).toEqual(["done"]);
     expect(r.record?.deleted).toBe(false);
     expect(Object.keys(r.record?.fields ?? {})).toEqual(["done"]);
-    expect(r.conflict?.fields.done?.yours).toEqual({ value: null, hlc: formatHlc(20, 0, "a"), deleted: true });
+    expect(r.conflict?.fields.done?.yours).toEqual({
+      value: null,
+      hlc: formatHlc(20, 0, "a"),
+      deleted: true,
+    });
   });
 
   it("is stale without a conflict when it loses to a newer delete", () => {
@@ -120,7 +136,11 @@ describe("applyOp deletes", () => {
     const rec = fold(op("a", 10, "upsert", { title: "x", done: false }), op("b", 20, "delete"));
     const lost = applyOp(rec, op("a", 15, "upsert", { title: "y" }));
     expect(lost.receipt.status).toBe("stale");
-    expect(lost.conflict?.fields.title?.winner).toMatchObject({ deleted: true, client_id: "b", value: null });
+    expect(lost.conflict?.fields.title?.winner).toMatchObject({
+      deleted: true,
+      client_id: "b",
+      value: null,
+    });
     const revived = applyOp(lost.record, op("a", 25, "upsert", { title: "z" }));
     expect(revived.receipt.status).toBe("applied");
     expect(revived.record?.deleted).toBe(false);
@@ -147,7 +167,8 @@ describe("applyOp duplicates and invalid ops", () => {
   it("remembers only the last 256 op ids but still sees a current register's op id", () => {
     const first = op("a", 1, "upsert", { keep: 1 });
     let rec = fold(first);
-    for (let i = 0; i < DEDUPE_WINDOW + 5; i++) rec = applyOp(rec, op("a", 10 + i, "upsert", { n: i })).record;
+    for (let i = 0; i < DEDUPE_WINDOW + 5; i++)
+      rec = applyOp(rec, op("a", 10 + i, "upsert", { n: i })).record;
     expect(rec?.applied_op_ids).toHaveLength(DEDUPE_WINDOW);
     expect(rec?.applied_op_ids).not.toContain(first.op_id);
     expect(applyOp(rec, first).receipt.status).toBe("duplicate");
@@ -156,9 +177,21 @@ describe("applyOp duplicates and invalid ops", () => {
   it.each([
     ["an upsert with no fields", op("a", 10, "upsert", {}), /upsert sets no fields/],
     ["a delete with fields", op("a", 10, "delete", { title: "x" }), /delete carries fields/],
-    ["an hlc node that is not the client", op("a", 10, "upsert", { t: 1 }, { client_id: "b" }), /is not the client_id/],
-    ["a malformed hlc", op("a", 10, "upsert", { t: 1 }, { hlc: "yesterday" }), /invalid hlc 'yesterday'/],
-    ["another entity's op", op("a", 10, "upsert", { t: 1 }, { entity_id: "t2" }), /targets 'acme\/tasks\/t2'/],
+    [
+      "an hlc node that is not the client",
+      op("a", 10, "upsert", { t: 1 }, { client_id: "b" }),
+      /is not the client_id/,
+    ],
+    [
+      "a malformed hlc",
+      op("a", 10, "upsert", { t: 1 }, { hlc: "yesterday" }),
+      /invalid hlc 'yesterday'/,
+    ],
+    [
+      "another entity's op",
+      op("a", 10, "upsert", { t: 1 }, { entity_id: "t2" }),
+      /targets 'acme\/tasks\/t2'/,
+    ],
   ])("rejects %s as invalid without changing anything", (_name, bad, reason) => {
     const rec = fold(op("a", 5, "upsert", { title: "x" }));
     const r = applyOp(rec, bad);
@@ -187,7 +220,7 @@ describe("merged content", () => {
     ];
     const expected = content(fold(...ops));
     let seed = 7;
-    const rand = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const rand = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
     for (let i = 0; i < 50; i++) {
       const shuffled = [...ops].sort(() => rand() - 0.5);
       const twice = [...shuffled, ...shuffled.slice(0, 3)];

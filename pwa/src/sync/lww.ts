@@ -140,7 +140,13 @@ function receiptOf(
 }
 
 function winnerOf(reg: FieldRegister): ConflictField["winner"] {
-  return { value: reg.value, hlc: reg.hlc, client_id: reg.client_id, op_id: reg.op_id, deleted: false };
+  return {
+    value: reg.value,
+    hlc: reg.hlc,
+    client_id: reg.client_id,
+    op_id: reg.op_id,
+    deleted: false,
+  };
 }
 
 /** Fold `op` into `record` (null if the entity does not exist yet). Never throws. */
@@ -148,10 +154,20 @@ export function applyOp(record: EntityRecord | null, op: OpRecord): ApplyResult 
   const reason = invalidReason(record, op);
   if (reason !== null) {
     const version = record === null ? null : record.version;
-    return { record, receipt: receiptOf(op, "invalid", version, [], reason), conflict: null, changed: false };
+    return {
+      record,
+      receipt: receiptOf(op, "invalid", version, [], reason),
+      conflict: null,
+      changed: false,
+    };
   }
   if (record !== null && seen(record, op.op_id)) {
-    return { record, receipt: receiptOf(op, "duplicate", record.version), conflict: null, changed: false };
+    return {
+      record,
+      receipt: receiptOf(op, "duplicate", record.version),
+      conflict: null,
+      changed: false,
+    };
   }
   return op.kind === "upsert" ? applyUpsert(record, op) : applyDelete(record, op);
 }
@@ -183,10 +199,12 @@ function applyUpsert(record: EntityRecord | null, op: OpRecord): ApplyResult {
       won.push(name);
     } else {
       lost.push(name);
-      if (current.client_id !== op.client_id) conflicts[name] = { yours, winner: winnerOf(current) };
+      if (current.client_id !== op.client_id)
+        conflicts[name] = { yours, winner: winnerOf(current) };
     }
   }
-  const status: ReceiptStatus = lost.length === 0 ? "applied" : won.length > 0 ? "partial" : "stale";
+  const status: ReceiptStatus =
+    lost.length === 0 ? "applied" : won.length > 0 ? "partial" : "stale";
   return result(record, op, status, lost, conflicts, fields, deletion, won.length > 0);
 }
 
@@ -206,7 +224,16 @@ function applyDelete(record: EntityRecord | null, op: OpRecord): ApplyResult {
   }
   const status: ReceiptStatus = Object.keys(survivors).length > 0 ? "partial" : "applied";
   const newDeletion = { hlc: op.hlc, by: op.client_id, opId: op.op_id };
-  return result(record, op, status, Object.keys(survivors), conflicts, survivors, newDeletion, true);
+  return result(
+    record,
+    op,
+    status,
+    Object.keys(survivors),
+    conflicts,
+    survivors,
+    newDeletion,
+    true,
+  );
 }
 
 function result(
@@ -257,7 +284,12 @@ function result(
           received_at_ms: op.received_at_ms,
           fields: conflicts,
         };
-  return { record: next, receipt: receiptOf(op, status, next.version, lostFields), conflict, changed };
+  return {
+    record: next,
+    receipt: receiptOf(op, status, next.version, lostFields),
+    conflict,
+    changed,
+  };
 }
 
 function sortedRegisters(fields: Registers): Registers {
@@ -278,10 +310,9 @@ export function recordFromState(state: EntityState): EntityRecord {
 }
 
 /** Fields and deletion only: what every arrival order of the same ops agrees on. */
-export function content(record: EntityRecord | null): Pick<
-  EntityState,
-  "fields" | "deleted_hlc" | "deleted_by" | "deleted_op_id"
-> | null {
+export function content(
+  record: EntityRecord | null,
+): Pick<EntityState, "fields" | "deleted_hlc" | "deleted_by" | "deleted_op_id"> | null {
   if (record === null) return null;
   return {
     fields: sortedRegisters(registersOf(record)),

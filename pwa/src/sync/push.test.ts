@@ -9,7 +9,14 @@ const hello = (idle = 60_000): ServerMessage => ({
   protocol: 1,
   app_version: "0.1.0",
   server_hlc: "001700000000000-0000-push-1",
-  limits: { max_bps: 1, burst_bytes: 1, max_frame_bytes: 1, max_client_messages_per_s: 1, idle_timeout_ms: idle, max_subscriptions: 1 },
+  limits: {
+    max_bps: 1,
+    burst_bytes: 1,
+    max_frame_bytes: 1,
+    max_client_messages_per_s: 1,
+    idle_timeout_ms: idle,
+    max_subscriptions: 1,
+  },
 });
 
 function setup(cursor: string | null = null) {
@@ -42,7 +49,14 @@ describe("pushUrl and parseFrame", () => {
   });
 
   it("unpacks a batch in order and drops nested batches", () => {
-    const frame = JSON.stringify({ type: "batch", messages: [{ type: "pong" }, { type: "error", code: "c", message: "m" }, { type: "batch", messages: [] }] });
+    const frame = JSON.stringify({
+      type: "batch",
+      messages: [
+        { type: "pong" },
+        { type: "error", code: "c", message: "m" },
+        { type: "batch", messages: [] },
+      ],
+    });
     expect(parseFrame(frame).map((m) => m.type)).toEqual(["pong", "error"]);
   });
 
@@ -68,7 +82,12 @@ describe("PushClient", () => {
     const { client, sockets, received } = setup();
     client.start();
     sockets.last().open();
-    sockets.last().receive({ type: "batch", messages: [hello(), { type: "pong" }, { type: "error", code: "bad_frame", message: "x" }] });
+    sockets
+      .last()
+      .receive({
+        type: "batch",
+        messages: [hello(), { type: "pong" }, { type: "error", code: "bad_frame", message: "x" }],
+      });
     await client.idle();
     expect(received.map((m) => m.type)).toEqual(["hello", "pong", "error"]);
   });
@@ -122,7 +141,14 @@ describe("PushClient", () => {
     const { client, sockets, time, cursors } = setup("c1");
     client.start();
     sockets.last().open();
-    sockets.last().receive({ type: "disconnect_notice", reason: "overloaded", retry_after_ms: 4000, cursor: "c2" });
+    sockets
+      .last()
+      .receive({
+        type: "disconnect_notice",
+        reason: "overloaded",
+        retry_after_ms: 4000,
+        cursor: "c2",
+      });
     await client.idle();
     cursors.value = "c2"; // the engine stores the notice's cursor
     sockets.last().drop(4000, "overloaded");
@@ -153,7 +179,9 @@ describe("PushClient", () => {
     await client.idle();
     time.advance(5_000);
     time.advance(5_000);
-    expect(sockets.last().sent.filter((m) => (m as { type: string }).type === "ping")).toHaveLength(2);
+    expect(sockets.last().sent.filter((m) => (m as { type: string }).type === "ping")).toHaveLength(
+      2,
+    );
   });
 
   it("reconnectNow skips the backoff wait, and stop closes without reconnecting", () => {

@@ -107,7 +107,8 @@ export class PushClient {
 
   /** Reconnect now (e.g. the browser came back online), skipping any backoff wait. */
   reconnectNow(): void {
-    if (this.current === "open" || this.current === "connecting" || this.current === "stopped") return;
+    if (this.current === "open" || this.current === "connecting" || this.current === "stopped")
+      return;
     this.clearReconnect();
     this.connect();
   }
@@ -128,7 +129,10 @@ export class PushClient {
     this.socket?.send(JSON.stringify(message));
   }
 
-  private setState(state: PushState, detail?: { code?: number; reason?: string; retryInMs?: number }): void {
+  private setState(
+    state: PushState,
+    detail?: { code?: number; reason?: string; retryInMs?: number },
+  ): void {
     this.current = state;
     this.options.handler.onState?.(state, detail);
   }
@@ -166,7 +170,10 @@ export class PushClient {
           this.attempt = 0;
           const idle = m.limits?.idle_timeout_ms;
           if (typeof idle === "number" && idle > 0) {
-            this.pingIntervalMs = Math.min(this.pingIntervalMs, Math.max(1000, Math.floor(idle / 2)));
+            this.pingIntervalMs = Math.min(
+              this.pingIntervalMs,
+              Math.max(1000, Math.floor(idle / 2)),
+            );
             this.armPing();
           }
         }

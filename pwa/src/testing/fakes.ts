@@ -57,6 +57,12 @@ export class ScriptedTransport implements OpsTransport {
     return this;
   }
 
+  /** Drop what is left of the script (from now on, accept everything). */
+  clear(): this {
+    this.script.length = 0;
+    return this;
+  }
+
   async post(batch: OpBatch): Promise<PostResult> {
     this.calls.push([...batch.ops]);
     const next = this.script.shift();
@@ -124,7 +130,11 @@ export class FakeSocket {
 }
 
 /** A socket factory that remembers every socket it made. */
-export function socketFactory(): { sockets: FakeSocket[]; factory: (url: string) => FakeSocket; last: () => FakeSocket } {
+export function socketFactory(): {
+  sockets: FakeSocket[];
+  factory: (url: string) => FakeSocket;
+  last: () => FakeSocket;
+} {
   const sockets: FakeSocket[] = [];
   return {
     sockets,
