@@ -356,6 +356,35 @@ describe("Outbox retries", () => {
     expect(transport.calls).toHaveLength(2);
   });
 
+  it("uses the problem's retry_after_s when the Retry-After header is missing", async () => {
+    const { outbox, transport, time } = setup();
+    transport.then(
+      http(503, { problem: { code: "broker_unavailable", retriable: true, retry_after_s: 5 } }),
+    );
+    const op = makeOp();
+    await outbox.enqueue(op);
+    await settle(outbox);
+    expect(outbox.get(op.op_id)?.next_attempt_at).toBe(time.now + 5_000);
+  });
+
+  it("follows the problem's retriable flag over the status: a 401 ingest calls final fails at once", async () => {
+    const { outbox, transport, path } = setup();
+    transport.then(
+      http(401, {
+        problem: {
+          code: "unauthorized",
+          retriable: false,
+          detail: "token expired; get a new token",
+        },
+      }),
+    );
+    const op = makeOp();
+    await outbox.enqueue(op);
+    await settle(outbox);
+    expect(path(op.op_id)).toEqual(["pending", "inflight", "failed"]);
+    expect(outbox.get(op.op_id)?.error?.message).toBe("token expired; get a new token");
+  });
+
   it("moves to failed after the last allowed attempt, saying so", async () => {
     const { outbox, transport, time, path } = setup({ maxAttempts: 3 });
     for (let i = 0; i < 3; i++) transport.then(http(503));

@@ -406,10 +406,15 @@ export class Outbox {
         code: p?.code ?? `http_${result.status}`,
         message: p?.detail ?? p?.title ?? `the server answered HTTP ${result.status}`,
         http_status: result.status,
-        retriable: isRetryableStatus(result.status),
+        // ingest says whether the same request may succeed later; else judge by status
+        retriable:
+          typeof p?.retriable === "boolean" ? p.retriable : isRetryableStatus(result.status),
       };
+      const retryAfterMs =
+        result.retryAfterMs ??
+        (typeof p?.retry_after_s === "number" ? Math.max(0, p.retry_after_s) * 1000 : null);
       if (error.retriable) {
-        await this.retryOrFail(still, error, result.retryAfterMs);
+        await this.retryOrFail(still, error, retryAfterMs);
       } else if (still.length > 1) {
         // Refused as a whole: find the bad op(s) by sending each op alone.
         for (const r of still) {

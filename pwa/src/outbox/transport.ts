@@ -14,6 +14,10 @@ export interface Problem {
   status?: number;
   detail?: string;
   code?: string;
+  /** ingest: true when sending the same request later may succeed. */
+  retriable?: boolean;
+  /** ingest: seconds to wait (also sent as the Retry-After header). */
+  retry_after_s?: number | null;
   [k: string]: unknown;
 }
 

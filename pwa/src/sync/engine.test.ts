@@ -222,6 +222,7 @@ describe("SyncEngine push handling", () => {
     expect(sockets.last().sent).toEqual([
       { type: "subscribe", collection: TASKS, cursor: "kept-cursor" },
     ]);
+    expect(sockets.last().url).toBe(`ws://push/v1/ws?client_id=${engine.clientId}&token=tok`);
     expect(engine.status().online).toBe(true);
     sockets.last().drop();
     expect(engine.status().online).toBe(false);

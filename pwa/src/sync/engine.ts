@@ -139,6 +139,7 @@ export class SyncEngine {
         : new PushClient({
             wsBase: options.wsBase,
             token: options.token,
+            clientId,
             socketFactory: options.socketFactory,
             timers: options.timers,
             random: options.random,

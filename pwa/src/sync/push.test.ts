@@ -44,8 +44,11 @@ function setup(cursor: string | null = null) {
 }
 
 describe("pushUrl and parseFrame", () => {
-  it("puts the token in the query of {wsBase}/v1/ws", () => {
-    expect(pushUrl("ws://localhost:8001/", "a b")).toBe("ws://localhost:8001/v1/ws?token=a%20b");
+  it("puts the client id and token in the query of {wsBase}/v1/ws", () => {
+    expect(pushUrl("ws://localhost:8081/", "a b", "web-1")).toBe(
+      "ws://localhost:8081/v1/ws?client_id=web-1&token=a+b",
+    );
+    expect(pushUrl("ws://localhost:8081", null)).toBe("ws://localhost:8081/v1/ws");
   });
 
   it("unpacks a batch in order and drops nested batches", () => {
@@ -71,7 +74,7 @@ describe("PushClient", () => {
     const { client, sockets } = setup("cur-7");
     client.start();
     const s = sockets.last();
-    expect(s.url).toBe("wss://push.example/v1/ws?token=tok%20en");
+    expect(s.url).toBe("wss://push.example/v1/ws?token=tok+en");
     s.open();
     await client.idle();
     expect(s.sent).toEqual([{ type: "subscribe", collection: "tasks", cursor: "cur-7" }]);
@@ -82,12 +85,10 @@ describe("PushClient", () => {
     const { client, sockets, received } = setup();
     client.start();
     sockets.last().open();
-    sockets
-      .last()
-      .receive({
-        type: "batch",
-        messages: [hello(), { type: "pong" }, { type: "error", code: "bad_frame", message: "x" }],
-      });
+    sockets.last().receive({
+      type: "batch",
+      messages: [hello(), { type: "pong" }, { type: "error", code: "bad_frame", message: "x" }],
+    });
     await client.idle();
     expect(received.map((m) => m.type)).toEqual(["hello", "pong", "error"]);
   });
@@ -141,14 +142,12 @@ describe("PushClient", () => {
     const { client, sockets, time, cursors } = setup("c1");
     client.start();
     sockets.last().open();
-    sockets
-      .last()
-      .receive({
-        type: "disconnect_notice",
-        reason: "overloaded",
-        retry_after_ms: 4000,
-        cursor: "c2",
-      });
+    sockets.last().receive({
+      type: "disconnect_notice",
+      reason: "overloaded",
+      retry_after_ms: 4000,
+      cursor: "c2",
+    });
     await client.idle();
     cursors.value = "c2"; // the engine stores the notice's cursor
     sockets.last().drop(4000, "overloaded");

@@ -35,6 +35,8 @@ export interface PushHandler {
 export interface PushClientOptions {
   wsBase: () => string;
   token: () => string | null;
+  /** This device's id (receipts and conflicts of its ops come only with it). */
+  clientId?: string;
   socketFactory: SocketFactory;
   handler: PushHandler;
   /** Collections to subscribe to, each with the cursor to resume from. */
@@ -51,10 +53,17 @@ const realTimers: Timers = {
   clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
-/** Build the push URL: `{wsBase}/v1/ws?token=…`. */
-export function pushUrl(wsBase: string, token: string | null): string {
-  const base = `${wsBase.replace(/\/+$/, "")}/v1/ws`;
-  return token ? `${base}?token=${encodeURIComponent(token)}` : base;
+/**
+ * Build the push URL: `{wsBase}/v1/ws?client_id=…&token=…`. The client id makes push
+ * deliver this device's receipts and conflicts; browsers cannot set Authorization on a
+ * WebSocket, so the token goes in the query.
+ */
+export function pushUrl(wsBase: string, token: string | null, clientId?: string): string {
+  const params = new URLSearchParams();
+  if (clientId) params.set("client_id", clientId);
+  if (token) params.set("token", token);
+  const query = params.toString();
+  return `${wsBase.replace(/\/+$/, "")}/v1/ws${query ? `?${query}` : ""}`;
 }
 
 /** Parse a text frame into server messages, unpacking a batch (never nested). */
@@ -141,7 +150,9 @@ export class PushClient {
     this.setState("connecting");
     let socket: SocketLike;
     try {
-      socket = this.options.socketFactory(pushUrl(this.options.wsBase(), this.options.token()));
+      socket = this.options.socketFactory(
+        pushUrl(this.options.wsBase(), this.options.token(), this.options.clientId),
+      );
     } catch {
       this.scheduleReconnect(1006, "could not open the socket");
       return;
