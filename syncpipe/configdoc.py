@@ -23,6 +23,7 @@ END = "<!-- config-table:end -->"
 SETTINGS: tuple[tuple[str, str], ...] = (
     ("all services", "schemas.settings:SharedSettings"),
     ("cli", "syncpipe.settings:CliSettings"),
+    ("dev", "syncpipe.settings:DevSettings"),
     ("broker", "broker.settings:BrokerSettings"),
     ("ingest", "ingest.settings:IngestSettings"),
     ("streams", "streams.settings:StreamsSettings"),

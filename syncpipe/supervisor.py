@@ -85,6 +85,12 @@ class Supervisor:
     async def start(self) -> None:
         """Start every child in order, each ready before the next starts."""
         for child in self._children:
+            port = child.spec.ready_port
+            if port is not None and await asyncio.to_thread(port_open, port):
+                raise SupervisorError(
+                    f"{child.spec.name}: port {port} is already in use; stop whatever listens "
+                    "there or choose another port"
+                )
             await self._spawn(child)
             await self._wait_ready(child)
             self._watchers.append(asyncio.create_task(self._watch(child), name=child.spec.name))

@@ -101,3 +101,17 @@ async def test_child_ignoring_sigterm_is_killed_after_grace() -> None:
     await sup.stop()
     assert pid is not None
     assert not alive(pid)
+
+
+async def test_port_already_in_use_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        sup = Supervisor([server("dup", port)])
+        with pytest.raises(SupervisorError, match=f"dup: port {port} is already in use"):
+            await sup.start()
+        await sup.stop()
+        assert sup.pid("dup") is None
