@@ -565,6 +565,34 @@ describe("Outbox failures", () => {
   });
 });
 
+describe("Outbox offline", () => {
+  it("sends nothing while offline, so a long offline spell uses up no attempts", async () => {
+    const time = new ManualTime();
+    const transport = new ScriptedTransport();
+    let online = false;
+    const outbox = new Outbox({
+      store: new MemoryStore(),
+      transport,
+      clientId: ME,
+      backoff: { maxAttempts: 2 },
+      now: time.clock,
+      timers: time,
+      canSend: () => online,
+    });
+    const op = makeOp();
+    await outbox.enqueue(op);
+    for (let i = 0; i < 10; i++) {
+      time.advance(3_600_000);
+      await outbox.syncNow();
+    }
+    expect(transport.calls).toHaveLength(0);
+    expect(outbox.get(op.op_id)).toMatchObject({ status: "pending", attempts: 0 });
+    online = true;
+    await outbox.syncNow();
+    expect(outbox.get(op.op_id)).toMatchObject({ status: "sent", attempts: 1 });
+  });
+});
+
 describe("Outbox durability and tabs", () => {
   it("keeps the queue across a reload of the IndexedDB store", async () => {
     const time = new ManualTime();

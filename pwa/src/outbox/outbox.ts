@@ -52,6 +52,12 @@ export interface OutboxOptions {
   random?: () => number;
   lock?: LockFn;
   timers?: Timers;
+  /**
+   * Whether sending can work now (the browser is online and there is a token). While
+   * false, drains send nothing and ops keep their state: being offline for a day uses up
+   * no attempts.
+   */
+  canSend?: () => boolean;
   /** Called with every server HLC seen in an ingest response (adopt it into the clock). */
   onServerHlc?: (hlc: string) => void;
 }
@@ -356,6 +362,7 @@ export class Outbox {
 
   private async drainLocked(force: boolean): Promise<void> {
     await this.load(); // another tab may have added, sent or removed ops
+    if (this.options.canSend !== undefined && !this.options.canSend()) return;
     // We hold the lock, so nothing is really in flight: those are from a closed tab.
     const orphans = this.list().filter((r) => r.status === "inflight");
     if (orphans.length > 0)

@@ -230,6 +230,32 @@ describe("SyncEngine push handling", () => {
   });
 });
 
+describe("SyncEngine without a token", () => {
+  it("neither connects to push nor sends ops, and keeps them pending", async () => {
+    const time = new ManualTime();
+    const sockets = socketFactory();
+    const transport = new ScriptedTransport();
+    const engine = await SyncEngine.open({
+      store: new MemoryStore(),
+      transport,
+      socketFactory: sockets.factory,
+      wsBase: () => "ws://push",
+      token: () => null,
+      appVersion: "0.1.0",
+      protocol: 1,
+      wallClock: time.clock,
+      timers: time,
+    });
+    engine.start();
+    await engine.createTask("offline first");
+    await engine.syncNow();
+    expect(sockets.sockets).toHaveLength(0);
+    expect(transport.calls).toHaveLength(0);
+    expect(engine.status().waiting).toBe(1);
+    engine.stop();
+  });
+});
+
 describe("SyncEngine local view", () => {
   it("shows an edit at once and keeps it, without flicker, through send and reconciliation", async () => {
     const { engine, transport, settle } = await setup();

@@ -128,6 +128,7 @@ export class SyncEngine {
       timers: options.timers,
       lock: options.lock,
       onServerHlc: (hlc) => void this.adopt(hlc),
+      canSend: () => (options.browserOnline?.() ?? true) && Boolean(options.token()),
     });
     this.outbox.subscribe(() => {
       this.notify();
@@ -148,10 +149,14 @@ export class SyncEngine {
             ],
             handler: {
               onMessage: (m) => this.handle(m),
-              onState: (state) => {
+              onState: (state, detail) => {
                 this.pushState = state;
-                if (state === "rejected")
-                  this.lastError = "the push service refused this connection";
+                if (state === "rejected") {
+                  const why = detail?.reason ? `: ${detail.reason}` : "";
+                  this.lastError = `live updates stopped (close ${detail?.code ?? "?"}${why}); check the token, then reload`;
+                } else if (state === "open" && this.lastError?.startsWith("live updates")) {
+                  this.lastError = null;
+                }
                 this.notify();
               },
             },
@@ -179,7 +184,7 @@ export class SyncEngine {
 
   /** Start delivering the outbox and connect to push. */
   start(): void {
-    this.push?.start();
+    if (this.options.token()) this.push?.start(); // without a token push would refuse us
     void this.outbox.drain();
   }
 

@@ -168,6 +168,8 @@ describe("PushClient", () => {
     time.advance(600_000);
     expect(sockets.sockets).toHaveLength(1);
     expect(states.at(-1)).toBe("rejected");
+    client.reconnectNow(); // e.g. the browser came online: still refused, still no retry
+    expect(sockets.sockets).toHaveLength(1);
   });
 
   it("pings at half the server's idle timeout", async () => {

@@ -114,10 +114,9 @@ export class PushClient {
     this.connect();
   }
 
-  /** Reconnect now (e.g. the browser came back online), skipping any backoff wait. */
+  /** While waiting to reconnect: reconnect now (e.g. back online), skipping the backoff. */
   reconnectNow(): void {
-    if (this.current === "open" || this.current === "connecting" || this.current === "stopped")
-      return;
+    if (this.current !== "waiting") return; // open, connecting, stopped, or refused for good
     this.clearReconnect();
     this.connect();
   }
