@@ -26,7 +26,24 @@ def _parse(argv: list[str]) -> dict[str, Any]:
     return {k: v for k, v in vars(p.parse_args(argv)).items() if v is not None}
 
 
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+}
+
+
+class _ContextFormatter(logging.Formatter):
+    """``ts level logger event  key=value ...``: the context passed in ``extra``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        ctx = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD)
+        return f"{line}  {ctx}" if ctx else line
+
+
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_ContextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     overrides = _parse(sys.argv[1:])
     sys.exit(main(BrokerSettings(**overrides)))
