@@ -50,6 +50,14 @@ end
 return n
 """
 
+COMMIT: Final = """
+-- KEYS: dedupe keys. ARGV[1]: ttl (ms), ARGV[1 + i]: 'w:<partition>:<offset>' of key i.
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[1 + i], 'PX', ARGV[1])
+end
+return #KEYS
+"""
+
 _WRITTEN: Final = "w:"
 _PENDING: Final = "p:"
 
@@ -113,6 +121,7 @@ class Deduper:
         self._redis = redis
         self._claim = redis.register_script(CLAIM)
         self._release = redis.register_script(RELEASE)
+        self._commit = redis.register_script(COMMIT)
         self._prefix = prefix
         self._claim_ttl_ms = max(1, int(claim_ttl_s * 1000))
         self._ttl_ms = ttl_s * 1000
@@ -140,15 +149,11 @@ class Deduper:
         """Remember where each claimed op was written, for the dedupe TTL."""
         if not written:
             return
+        keys = self._keys(tenant, [op_id for op_id, _ in written])
+        args: list[str | int] = [self._ttl_ms]
+        args.extend(f"{_WRITTEN}{w.partition}:{w.offset}" for _, w in written)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for op_id, w in written:
-                    pipe.set(
-                        dedupe_key(self._prefix, tenant, op_id),
-                        f"{_WRITTEN}{w.partition}:{w.offset}",
-                        px=self._ttl_ms,
-                    )
-                await pipe.execute()
+            await self._commit(keys=keys, args=args)
         except RedisError as exc:
             raise _unavailable("commit", exc, self._retry_after_s) from exc
 

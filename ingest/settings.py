@@ -6,7 +6,7 @@ Deployment-wide settings (Kafka bootstrap, Redis URL, prefixes, JWT) are
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -112,3 +112,13 @@ class IngestSettings(BaseSettings):
         ),
     )
     access_log: bool = Field(default=False, description="Log every HTTP request (uvicorn).")
+
+    @model_validator(mode="after")
+    def _claim_outlives_produce(self) -> IngestSettings:
+        if self.claim_ttl_s <= self.produce_timeout_s:
+            raise ValueError(
+                "SYNCPIPE_INGEST_CLAIM_TTL_S must be longer than "
+                "SYNCPIPE_INGEST_PRODUCE_TIMEOUT_S, or a claim could expire while its op is "
+                "still being produced"
+            )
+        return self

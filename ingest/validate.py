@@ -87,10 +87,11 @@ def check_op(raw: Any, index: int, *, now_ms: int, max_clock_skew_ms: int) -> Op
         op = Op.model_validate(raw)
     except ValidationError as exc:
         return Rejected(OpRejection.INVALID_OP, _schema_message(label, exc))
-    problem = _rule_violation(op)
+    stamp = Hlc.parse(op.hlc)
+    problem = _rule_violation(op, stamp)
     if problem is not None:
         return Rejected(OpRejection.INVALID_OP, f"op {label} rejected: {problem}")
-    ahead = skew_ms(op.hlc, now_ms)
+    ahead = skew_ms(stamp, now_ms)
     if ahead > max_clock_skew_ms:
         return Rejected(
             OpRejection.CLOCK_SKEW,
@@ -100,13 +101,13 @@ def check_op(raw: Any, index: int, *, now_ms: int, max_clock_skew_ms: int) -> Op
     return op
 
 
-def _rule_violation(op: Op) -> str | None:
+def _rule_violation(op: Op, stamp: Hlc) -> str | None:
     """Rules of the contract the JSON Schema does not express."""
     if op.kind is OpKind.UPSERT and not op.fields:
         return f"field 'fields': an upsert needs 1-{MAX_FIELDS_PER_OP} fields"
     if op.kind is OpKind.DELETE and op.fields is not None:
         return "field 'fields': a delete carries no fields; send fields with an upsert"
-    node = Hlc.parse(op.hlc).node
+    node = stamp.node
     if node != op.client_id:
         return (
             f"field 'hlc': node {node!r} must equal client_id {op.client_id!r} (clients "
