@@ -156,6 +156,15 @@ class Record:
 
 
 def _decompress(codec: int, data: bytes) -> bytes:
+    try:
+        return _decompress_raw(codec, data)
+    except DecodeError:
+        raise
+    except Exception as exc:  # cramjam raises its own errors on garbage
+        raise DecodeError(f"cannot decompress codec {codec}: {exc}") from exc
+
+
+def _decompress_raw(codec: int, data: bytes) -> bytes:
     if codec == 0:
         return data
     if codec == 1:
