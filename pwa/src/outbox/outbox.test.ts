@@ -243,6 +243,38 @@ describe("Outbox reconciliation outcomes", () => {
     expect(r?.op.fields).toEqual({ title: "Buy milk" });
   });
 
+  it("settles sent ops from server state when their receipts were missed", async () => {
+    const { outbox } = setup();
+    const mine = makeOp({ title: "mine" });
+    const lost = makeOp({ title: "lost" }, "t1");
+    const deleted = makeOp(null, "t2");
+    for (const op of [mine, lost, deleted]) await outbox.enqueue(op);
+    await settle(outbox);
+    const contains = serverEntity("mine", ME);
+    contains.fields.title = {
+      value: "mine" as never,
+      hlc: mine.hlc,
+      client_id: ME,
+      op_id: mine.op_id,
+    };
+    await outbox.onServerState(contains);
+    expect(outbox.get(mine.op_id)).toBeUndefined();
+    expect(outbox.get(lost.op_id)?.status).toBe("sent"); // the state holds mine, not lost: wait
+    await outbox.onServerState(serverEntity("Buy oat milk", "web-b"));
+    expect(outbox.get(lost.op_id)?.status).toBe("conflicted");
+    const newerDelete = {
+      ...serverEntity("x", "web-b"),
+      entity_id: "t2",
+      fields: {},
+      deleted: true,
+      deleted_hlc: "001799999999999-0000-web-b",
+      deleted_by: "web-b",
+      deleted_op_id: "del-b",
+    };
+    await outbox.onServerState(newerDelete);
+    expect(outbox.get(deleted.op_id)).toBeUndefined(); // a delete beaten by a delete: no conflict
+  });
+
   it("ignores a conflict about another client's op", async () => {
     const { outbox } = setup();
     const op = { ...makeOp(), client_id: "web-z" };
@@ -587,6 +619,7 @@ describe("Outbox offline", () => {
     }
     expect(transport.calls).toHaveLength(0);
     expect(outbox.get(op.op_id)).toMatchObject({ status: "pending", attempts: 0 });
+    expect(time.nextAt()).toBeNull(); // no timer spinning while offline
     online = true;
     await outbox.syncNow();
     expect(outbox.get(op.op_id)).toMatchObject({ status: "sent", attempts: 1 });

@@ -532,7 +532,9 @@ export class Outbox {
   /** Arm one timer for the earliest retry that is due later. */
   private scheduleWake(): void {
     if (this.stopped || this.draining !== null) return; // drain() re-arms when it ends
-    const times = this.list()
+    // Offline or no token: nothing can be sent, so no timer; syncNow() restarts delivery.
+    const blocked = this.options.canSend !== undefined && !this.options.canSend();
+    const times = (blocked ? [] : this.list())
       .filter((r) => r.status === "retrying" || r.status === "pending")
       .map((r) => (r.status === "pending" ? this.now() : (r.next_attempt_at ?? this.now())));
     if (times.length === 0) {
