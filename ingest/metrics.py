@@ -69,6 +69,11 @@ class IngestMetrics:
             ("reason",),
             registry=r,
         )
+        self.claim_waits = Counter(
+            "syncpipe_ingest_claim_waits_total",
+            "Times a request waited for another request writing the same op_id.",
+            registry=r,
+        )
         self.requests_failed = Counter(
             "syncpipe_ingest_requests_failed_total",
             "Requests answered with a problem+json error, by code.",

@@ -227,6 +227,7 @@ class IngestService:
                     )
                 return
             if busy:
+                self._metrics.claim_waits.inc()
                 await asyncio.sleep(_IN_FLIGHT_POLL_S)  # poll the other request's claim
             todo = busy
 

@@ -7,14 +7,16 @@ from typing import Any
 
 import orjson
 import pytest
+from redis.asyncio import Redis
 
+from ingest.dedupe import dedupe_key
 from schemas.generated.op_batch_result_schema import OpBatchResult
 from schemas.generated.op_record_schema import OpRecord
 from schemas.hlc import Hlc
 from schemas.limits import MAX_BATCH_BYTES, MAX_BATCH_OPS
 from schemas.topics import entity_key
 from tests.ingest.conftest import IngestFactory
-from tests.ingest.helpers import Ingest, make_op, now_ms
+from tests.ingest.helpers import Ingest, eventually, make_op, now_ms
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -218,3 +220,63 @@ async def test_rate_limit_per_client_is_429_with_retry_after(
     assert other[0]["status"] == "accepted"
     metrics = (await ingest.client.get("/metrics")).text
     assert 'syncpipe_ingest_requests_failed_total{code="rate_limited"} 1.0' in metrics
+
+
+async def test_two_replicas_share_dedupe_and_write_each_op_once(
+    ingest_factory: IngestFactory,
+) -> None:
+    first = await ingest_factory(node="ingest-1")
+    second = await ingest_factory(node="ingest-2")
+    ops = [make_op() for _ in range(20)]
+    a, b = await asyncio.gather(first.post_ops(ops), second.post_ops(ops))
+    for x, y in zip(results(a), results(b), strict=True):
+        assert sorted([x["status"], y["status"]]) == ["accepted", "duplicate"]
+        assert (x["partition"], x["offset"]) == (y["partition"], y["offset"])
+    assert Hlc.parse(a.json()["server_hlc"]).node == "ingest-1"
+    assert Hlc.parse(b.json()["server_hlc"]).node == "ingest-2"
+    assert len(await first.consume(20)) == 20
+
+
+async def test_op_claimed_by_a_vanished_request_is_in_flight_then_retriable(
+    ingest_factory: IngestFactory, redis_server_url: str, redis_prefix: str
+) -> None:
+    ingest = await ingest_factory(produce_timeout_s=0.3)
+    op, other = make_op(), make_op()
+    redis = Redis.from_url(redis_server_url)
+    try:
+        # A replica claimed the op and died before producing it; its claim has not expired.
+        await redis.set(dedupe_key(redis_prefix, "acme", op["op_id"]), "p:gone", px=60_000)
+        answered = results(await ingest.post_ops([op, other]))
+        assert answered[0]["status"] == "rejected"
+        assert answered[0]["code"] == "in_flight"
+        assert answered[0]["retriable"] is True
+        assert answered[1]["status"] == "accepted"
+        # Once the claim is gone (expired or released) the resend is written.
+        await redis.delete(dedupe_key(redis_prefix, "acme", op["op_id"]))
+        assert results(await ingest.post_ops([op]))[0]["status"] == "accepted"
+    finally:
+        await redis.aclose()
+
+
+async def test_request_waits_for_a_claim_released_by_a_failed_request(
+    ingest: Ingest, redis_server_url: str, redis_prefix: str
+) -> None:
+    op = make_op()
+    key = dedupe_key(redis_prefix, "acme", op["op_id"])
+    redis = Redis.from_url(redis_server_url)
+    try:
+        await redis.set(key, "p:other-request", px=60_000)
+
+        async def waiting() -> bool:
+            metrics = (await ingest.client.get("/metrics")).text
+            return "syncpipe_ingest_claim_waits_total 0.0" not in metrics
+
+        async def release_soon() -> None:
+            await eventually(waiting, "the request to wait for the claim")
+            await redis.delete(key)  # the other request's produce failed
+
+        response, _ = await asyncio.gather(ingest.post_ops([op]), release_soon())
+        assert results(response)[0]["status"] == "accepted"
+        assert len(await ingest.consume(1)) == 1
+    finally:
+        await redis.aclose()
