@@ -9,7 +9,7 @@ default:
     @just --list
 
 # Every test lane: lint, types, import contracts, codegen drift, tests, PWA lanes.
-test: lint gen-check pytest pwa-check
+test: lint gen-check pwa-check pytest
 
 # Static checks: ruff, formatting, mypy --strict, import-linter contracts.
 lint:
