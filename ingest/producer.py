@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError, KafkaTimeoutError  # type: ignore[import-untyped]
@@ -32,6 +32,8 @@ from ingest.errors import BrokerUnavailableError, ProducerQueueFullError
 from ingest.metrics import IngestMetrics
 
 logger = logging.getLogger(__name__)
+
+_START_BACKOFF_S: Final = 0.5
 
 Record = tuple[bytes, bytes]
 """(key, value) of one ops-topic record."""
@@ -78,6 +80,7 @@ class OpProducer:
         self._inflight = 0
         self._retiring: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._start_failed: tuple[float, str] | None = None  # (monotonic time, detail)
 
     def _unavailable(self, detail: str) -> BrokerUnavailableError:
         return BrokerUnavailableError(detail, retry_after_s=self._retry_after_s)
@@ -99,7 +102,17 @@ class OpProducer:
             if self._closed:
                 raise self._unavailable("ingest is shutting down; retry on another replica")
             if self._producer is None:
-                self._producer = await self._start_new()
+                # Requests queued behind a failed start fail fast instead of each waiting
+                # for its own connection attempt (a black-holed broker takes timeout_s).
+                failed = self._start_failed
+                if failed is not None and time.monotonic() - failed[0] < _START_BACKOFF_S:
+                    raise self._unavailable(failed[1])
+                try:
+                    self._producer = await self._start_new()
+                except BrokerUnavailableError as exc:
+                    self._start_failed = (time.monotonic(), exc.detail)
+                    raise
+                self._start_failed = None
             return self._producer
 
     async def _start_new(self) -> Any:

@@ -32,7 +32,6 @@ from ingest.dedupe import CLAIMED, Deduper, Written
 from ingest.errors import (
     OP_REJECTIONS,
     BrokerUnavailableError,
-    IngestError,
     OpRejection,
     RedisUnavailableError,
 )
@@ -154,7 +153,8 @@ class IngestService:
             else:
                 fresh.append((i, checked))
         if fresh:
-            await self._write(fresh, principal, now_ms, results)
+            # Shielded: a request cancelled mid-write still commits or releases its claims.
+            await asyncio.shield(self._write(fresh, principal, now_ms, results))
         for i, first in repeats:
             first_result = results[first]
             assert first_result is not None
@@ -244,7 +244,7 @@ class IngestService:
         records = [_record(op, principal, received_at_ms) for _, op in items]
         try:
             outcomes = await self._producer.produce(records)
-        except IngestError:
+        except Exception:
             await self._release(tenant, op_ids, token)
             raise
         written = [(op_id, w) for op_id, w in zip(op_ids, outcomes, strict=True) if w]
