@@ -21,6 +21,7 @@ import type { Conflict, EntityState, Op, OpResult, Receipt } from "../generated/
 import type { OpError, OpStatus, OutboxRecord, Store } from "../store/types";
 import { DEFAULT_BACKOFF, fullJitterDelay, type BackoffPolicy } from "./backoff";
 import { localLock, type LockFn } from "./lock";
+import { opFromConflict, receiptOutcome, serverStateVerdict } from "./reconcile";
 import type { OpsTransport, PostResult } from "./transport";
 
 export const MAX_BATCH = 500;
@@ -219,33 +220,15 @@ export class Outbox {
   async onReceipt(receipt: Receipt, entity?: EntityState): Promise<void> {
     const r = this.records.get(receipt.op_id);
     if (r === undefined || r.status === "failed" || r.status === "conflicted") return;
-    switch (receipt.status) {
-      case "applied":
-      case "duplicate":
-        await this.remove([r], "reconciled");
-        return;
-      case "invalid":
-        await this.transition([r], "failed", {
-          receipt_status: receipt.status,
-          next_attempt_at: null,
-          error: {
-            code: "invalid",
-            message: receipt.reason ?? "the server could not apply this change",
-            retriable: false,
-          },
-        });
-        return;
-      case "partial":
-      case "stale":
-        if (entity !== undefined && this.lostToAnotherClient(r.op, receipt, entity)) {
-          await this.transition([r], "conflicted", {
-            receipt_status: receipt.status,
-            next_attempt_at: null,
-          });
-        } else {
-          await this.remove([r], "reconciled");
-        }
-        return;
+    const outcome = receiptOutcome(r.op, receipt, entity, this.options.clientId);
+    const patch = { receipt_status: receipt.status, next_attempt_at: null };
+    if (outcome.to === "reconciled") {
+      await this.remove([r], "reconciled");
+    } else if (outcome.to === "conflicted") {
+      await this.transition([r], "conflicted", patch);
+    } else {
+      const error = { code: "invalid", message: outcome.reason, retriable: false };
+      await this.transition([r], "failed", { ...patch, error });
     }
   }
 
@@ -256,27 +239,14 @@ export class Outbox {
    */
   async onServerState(entity: EntityState): Promise<void> {
     for (const r of this.list()) {
-      const op = r.op;
-      if (
-        r.status !== "sent" ||
-        op.collection !== entity.collection ||
-        op.entity_id !== entity.entity_id
-      )
-        continue;
-      const contains =
-        entity.deleted_op_id === op.op_id ||
-        Object.values(entity.fields).some((reg) => reg?.op_id === op.op_id);
-      if (contains) {
+      if (r.status !== "sent") continue;
+      const verdict = serverStateVerdict(r.op, entity);
+      if (verdict === null) continue;
+      if (verdict.contains) {
         await this.remove([r], "reconciled");
         continue;
       }
-      const names = Object.keys(op.fields ?? {});
-      const beatenByDelete = entity.deleted_hlc !== null && entity.deleted_hlc >= op.hlc;
-      const superseded =
-        op.kind === "delete"
-          ? entity.deleted_hlc !== null && entity.deleted_hlc > op.hlc
-          : names.every((f) => beatenByDelete || (entity.fields[f]?.hlc ?? "") > op.hlc);
-      if (!superseded) continue;
+      const { op } = r;
       await this.onReceipt(
         {
           op_id: op.op_id,
@@ -289,7 +259,7 @@ export class Outbox {
           hlc: op.hlc,
           status: "stale",
           version: entity.version,
-          lost_fields: op.kind === "delete" ? [] : names.sort(),
+          lost_fields: verdict.lost_fields,
           reason: null,
           received_at_ms: entity.received_at_ms,
         },
@@ -309,19 +279,8 @@ export class Outbox {
     }
     // Already reconciled and removed (the receipt came first): keep the conflict anyway.
     const t = this.now();
-    const fields: Record<string, unknown> = {};
-    for (const [name, f] of Object.entries(conflict.fields))
-      if (f !== undefined) fields[name] = f.yours.value;
     const record: OutboxRecord = {
-      op: {
-        op_id: conflict.op_id,
-        client_id: conflict.client_id,
-        collection: conflict.collection,
-        entity_id: conflict.entity_id,
-        kind: conflict.kind,
-        fields: conflict.kind === "upsert" ? fields : null,
-        hlc: conflict.hlc,
-      },
+      op: opFromConflict(conflict),
       seq: ++this.lastSeq,
       status: "conflicted",
       attempts: 1,
@@ -341,23 +300,6 @@ export class Outbox {
     if (this.wake !== null) this.timers.clearTimeout(this.wake);
     this.wake = null;
     this.wakeAt = null;
-  }
-
-  private lostToAnotherClient(op: Op, receipt: Receipt, entity: EntityState): boolean {
-    const me = this.options.clientId;
-    if (op.kind === "delete") {
-      return receipt.lost_fields.some((f) => {
-        const reg = entity.fields[f];
-        return reg !== undefined && reg.client_id !== me;
-      });
-    }
-    return receipt.lost_fields.some((f) => {
-      const reg = entity.fields[f];
-      if (reg !== undefined && reg.hlc > op.hlc) return reg.client_id !== me;
-      if (entity.deleted_hlc !== null && op.hlc <= entity.deleted_hlc)
-        return entity.deleted_by !== me;
-      return reg !== undefined && reg.client_id !== me;
-    });
   }
 
   private async drainLocked(force: boolean): Promise<void> {
