@@ -8,12 +8,14 @@ from fastapi import APIRouter, Path, Query
 
 from ingest.auth import PrincipalDep
 from ingest.deps import ServiceDep
+from ingest.errors import InvalidRequestError
 from ingest.models import EntityPage
 from ingest.routes.docs import problem_responses
 
 router = APIRouter(tags=["entities"])
 
 MAX_PAGE: Final = 500
+MAX_CURSOR: Final = 2**64 - 1  # Redis SCAN cursors are unsigned 64-bit
 
 
 @router.get(
@@ -33,8 +35,8 @@ async def list_entities(
     cursor: Annotated[
         str | None,
         Query(
-            pattern=r"^[0-9]{1,20}$",
-            description="Cursor from the previous page; omit for the first page.",
+            pattern=r"^[0-9]{0,20}$",
+            description="Cursor from the previous page; omit (or send empty) for the first page.",
         ),
     ] = None,
     limit: Annotated[
@@ -42,4 +44,8 @@ async def list_entities(
     ] = 100,
 ) -> EntityPage:
     position = int(cursor) if cursor else 0
+    if position > MAX_CURSOR:
+        raise InvalidRequestError(
+            "invalid cursor: send back the cursor of the previous page unchanged"
+        )
     return await service.list_entities(principal, collection, position, limit)

@@ -111,8 +111,8 @@ async def test_unreadable_entries_are_skipped(
 
 @pytest.mark.parametrize(
     "query",
-    ["cursor=abc", "cursor=-1", "limit=0", "limit=501", "limit=many"],
-    ids=["cursor-letters", "cursor-negative", "limit-0", "limit-501", "limit-text"],
+    ["cursor=abc", "cursor=-1", f"cursor={2**64}", "limit=0", "limit=501", "limit=many"],
+    ids=["cursor-letters", "cursor-negative", "cursor-2^64", "limit-0", "limit-501", "limit-text"],
 )
 async def test_bad_paging_parameters_are_422_problems(ingest: Ingest, query: str) -> None:
     response = await ingest.client.get(
@@ -121,6 +121,16 @@ async def test_bad_paging_parameters_are_422_problems(ingest: Ingest, query: str
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "invalid_request"
+
+
+async def test_empty_cursor_is_the_first_page(
+    ingest: Ingest, redis: Redis, redis_prefix: str
+) -> None:
+    ids = await seed(redis, redis_prefix, "acme", "tasks", 3)
+    response = await ingest.client.get(
+        "/v1/collections/tasks/entities?cursor=&limit=10", headers=ingest.auth()
+    )
+    assert {e["entity_id"] for e in response.json()["entities"]} == ids
 
 
 async def test_bad_collection_name_is_422(ingest: Ingest) -> None:
