@@ -7,7 +7,7 @@
  * transaction) and settle outbox ops (receipts, conflicts). The task list is always
  * `replica ⊕ unconfirmed ops`, recomputed on every change.
  */
-import type { EntityState, Op, ServerMessage } from "../generated/schemas";
+import type { Op, ServerMessage } from "../generated/schemas";
 import type { LockFn } from "../outbox/lock";
 import { Outbox, WAITING, type Timers } from "../outbox/outbox";
 import type { BackoffPolicy } from "../outbox/backoff";
@@ -15,30 +15,11 @@ import type { OpsTransport } from "../outbox/transport";
 import type { OutboxRecord, Store } from "../store/types";
 import { HlcClock } from "./hlc";
 import { PushClient, type PushState, type SocketFactory } from "./push";
-import { Replica, localRecord } from "./replica";
+import { Replica } from "./replica";
+import { TASKS, buildTasks, type TaskView } from "./view";
 
-export const TASKS = "tasks";
-
-/** Ops in these states are shown in the local view (the user's edits not yet confirmed). */
-const OVERLAID: readonly OutboxRecord["status"][] = ["pending", "inflight", "retrying", "sent"];
-
-export interface ConflictHint {
-  /** The conflicted op (apply again / dismiss act on it). */
-  opId: string;
-  /** What the server kept, quoted for the hint: `'Buy oat milk'`, `done`, `the deletion`. */
-  kept: string;
-}
-
-export interface TaskView {
-  id: string;
-  title: string;
-  done: boolean;
-  /** Deleted (shown only while a conflict hint explains it). */
-  deleted: boolean;
-  /** Has edits that are not confirmed by the server yet. */
-  unsynced: boolean;
-  conflicts: ConflictHint[];
-}
+export { TASKS } from "./view";
+export type { ConflictHint, TaskView } from "./view";
 
 export interface VersionMismatch {
   protocol: number;
@@ -92,12 +73,6 @@ function newClientId(random: () => number): string {
   let s = "";
   for (let i = 0; i < 12; i++) s += Math.floor(random() * 36).toString(36);
   return `web-${s}`;
-}
-
-function quote(value: unknown): string {
-  if (typeof value === "string") return `'${value}'`;
-  if (typeof value === "boolean") return value ? "done" : "not done";
-  return JSON.stringify(value);
 }
 
 export class SyncEngine {
@@ -223,58 +198,7 @@ export class SyncEngine {
 
   /** The task list: server state with unconfirmed edits applied, in creation order. */
   tasks(): TaskView[] {
-    const records = this.outbox.list();
-    const overlay = records.filter((r) => OVERLAID.includes(r.status) && r.op.collection === TASKS);
-    const conflicted = records.filter(
-      (r) => r.status === "conflicted" && r.op.collection === TASKS,
-    );
-    const ids = new Set<string>(this.replica.list(TASKS).map((e) => e.entity_id));
-    for (const r of [...overlay, ...conflicted]) ids.add(r.op.entity_id);
-    const ops = overlay.map((r) => r.op);
-    const out: TaskView[] = [];
-    for (const id of [...ids].sort()) {
-      const server = this.replica.get(TASKS, id);
-      const record = localRecord(TASKS, id, server, ops);
-      const conflicts = conflicted
-        .filter((r) => r.op.entity_id === id)
-        .map((r) => ({ opId: r.op.op_id, kept: this.kept(r, server) }));
-      const deleted = record === null || record.deleted;
-      if (deleted && conflicts.length === 0) continue;
-      const title =
-        record?.fields.title?.value ??
-        server?.fields.title?.value ??
-        conflicted.find((r) => r.op.entity_id === id)?.op.fields?.title;
-      out.push({
-        id,
-        title: typeof title === "string" ? title : "",
-        done: record?.fields.done?.value === (true as unknown),
-        deleted,
-        unsynced: overlay.some((r) => r.op.entity_id === id && r.status !== "sent"),
-        conflicts,
-      });
-    }
-    return out;
-  }
-
-  private kept(r: OutboxRecord, server: EntityState | undefined): string {
-    const detail = r.conflict?.fields;
-    if (detail) {
-      const names = Object.keys(detail).sort((a, b) =>
-        a === "title" ? -1 : b === "title" ? 1 : a.localeCompare(b),
-      );
-      const f = detail[names[0] ?? ""];
-      if (f !== undefined) return f.winner.deleted ? "the deletion" : quote(f.winner.value);
-    }
-    if (server === undefined) return "another change";
-    if (server.deleted) return "the deletion";
-    const names =
-      r.op.kind === "delete" ? Object.keys(server.fields) : Object.keys(r.op.fields ?? {});
-    names.sort((a, b) => (a === "title" ? -1 : b === "title" ? 1 : a.localeCompare(b)));
-    for (const name of names) {
-      const reg = server.fields[name];
-      if (reg !== undefined && reg.client_id !== this.clientId) return quote(reg.value);
-    }
-    return "another change";
+    return buildTasks(this.replica, this.outbox.list(), this.clientId);
   }
 
   async createTask(title: string): Promise<string> {
