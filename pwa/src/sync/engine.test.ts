@@ -9,7 +9,7 @@ import type {
 import { seededRandom } from "../outbox/backoff";
 import { MemoryStore, createMemoryData } from "../store/memory";
 import { ManualTime, ScriptedTransport, socketFactory } from "../testing/fakes";
-import { SyncEngine, TASKS } from "./engine";
+import { SyncEngine, TASKS, randomId } from "./engine";
 import { formatHlc } from "./hlc";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
@@ -517,5 +517,12 @@ describe("SyncEngine persistence", () => {
     expect(second.engine.status().waiting).toBe(2);
     await second.engine.createTask("c");
     expect(second.engine.clock.last! > lastHlc).toBe(true);
+  });
+});
+
+describe("randomId", () => {
+  it("makes a UUID v4 even where randomUUID is missing (plain http on a LAN)", () => {
+    const id = randomId({ getRandomValues: (a) => globalThis.crypto.getRandomValues(a) });
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });

@@ -65,8 +65,16 @@ export interface EngineOptions {
   browserOnline?: () => boolean;
 }
 
-function randomId(): string {
-  return globalThis.crypto.randomUUID();
+/** A UUID v4 op id; randomUUID needs a secure context, getRandomValues does not. */
+export function randomId(
+  cryptoImpl: Pick<Crypto, "getRandomValues"> & { randomUUID?: () => string } = globalThis.crypto,
+): string {
+  if (typeof cryptoImpl.randomUUID === "function") return cryptoImpl.randomUUID();
+  const b = cryptoImpl.getRandomValues(new Uint8Array(16));
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x40;
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function newClientId(random: () => number): string {
