@@ -23,13 +23,18 @@ class AppContext:
     service: IngestService | None = None
 
 
-def get_context(request: Request) -> AppContext:
+def _context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
 
-def get_service(request: Request) -> IngestService:
-    service = get_context(request).service
+# Dependencies are ``async def`` so FastAPI calls them inline, not in a worker thread.
+async def get_context(request: Request) -> AppContext:
+    return _context(request)
+
+
+async def get_service(request: Request) -> IngestService:
+    service = _context(request).service
     if service is None:  # only between app creation and lifespan start
         raise RuntimeError("ingest service not started: run the app with its lifespan")
     return service
