@@ -179,13 +179,18 @@ def uvicorn_config(app: Starlette, settings: PushSettings) -> uvicorn.Config:
     """How push runs on uvicorn: the sans-I/O websockets protocol (faster than the legacy
     one), uvloop when installed, and a hard frame cap above ``max_frame_bytes`` (frames
     between the two get error + 4500 from the session; beyond it the WebSocket layer
-    closes with 1009)."""
+    closes with 1009).
+
+    permessage-deflate is off: it would compress every frame once per connection (a
+    separate zlib context each), turning a serialize-once fanout into per-client CPU
+    work; the byte budget counts uncompressed JSON either way."""
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         ws="websockets-sansio",
         ws_max_size=max(4 * settings.max_frame_bytes, 64 * 1024),
+        ws_per_message_deflate=False,
         lifespan="on",
         access_log=settings.access_log,
         log_config=None,

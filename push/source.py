@@ -24,6 +24,7 @@ from typing import Final, Protocol
 
 # aiokafka ships no type information (no py.typed); its objects are Any here.
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 from aiokafka.structs import ConsumerRecord  # type: ignore[import-untyped]
 
@@ -87,7 +88,12 @@ class KafkaSource:
                 self._ready = False
                 delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
                 failures += 1
-                log.warning("source unavailable", extra={"error": str(exc), "retry_s": delay})
+                log.warning(
+                    "source unavailable: %r; retrying in %.1f s",
+                    exc,
+                    delay,
+                    extra={"error": repr(exc), "retry_s": delay},
+                )
                 await asyncio.sleep(delay)
 
     async def _consume(self) -> None:
@@ -127,12 +133,27 @@ class KafkaSource:
             if attempt % 20 == 0:
                 log.info("waiting for topics", extra={"missing": missing})
             await asyncio.sleep(0.25)
+        # The consumer only knows partitions of topics it already tracks; ask for them
+        # (only once they exist: a metadata request for a missing topic could create it).
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.shared.kafka_bootstrap,
+            client_id=f"syncpipe-{self.settings.node}-admin",
+        )
+        await admin.start()
+        try:
+            described = await admin.describe_topics(list(wanted))
+        finally:
+            await admin.close()
+        found = {
+            t["topic"]: sorted(p["partition"] for p in t["partitions"])
+            for t in described
+            if t.get("error_code", 0) == 0
+        }
         out: list[TopicPartition] = []
         for topic in wanted:
-            parts = consumer.partitions_for_topic(topic)
-            if not parts:
+            if not found.get(topic):
                 raise SourceUnavailableError(f"topic {topic} has no partitions in metadata")
-            out.extend(TopicPartition(topic, p) for p in sorted(parts))
+            out.extend(TopicPartition(topic, p) for p in found[topic])
         return out
 
     async def _dispatch(

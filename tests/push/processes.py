@@ -1,0 +1,110 @@
+"""Real processes for the Kafka integration tests: the embedded broker and ``python -m push``.
+
+Both run on free ports; readiness is waited for with deadlines, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.redis_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_until(predicate: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Process:
+    """A subprocess with its log in a file, stopped with SIGTERM (then SIGKILL)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                argv, cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=log
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_broker(data_dir: Path) -> tuple[Process, str]:
+    port = free_port()
+    env = {
+        "SYNCPIPE_BROKER_PORT": str(port),
+        "SYNCPIPE_BROKER_DATA_DIR": str(data_dir),
+        "SYNCPIPE_BROKER_METRICS_PORT": str(free_port()),
+    }
+    proc = Process("broker", [sys.executable, "-m", "broker"], env, data_dir.parent)
+    try:
+        wait_until(lambda: _port_open(port) or not proc.alive(), 20, "broker to listen")
+        if not proc.alive():
+            raise AssertionError("broker exited")
+    except AssertionError as exc:
+        proc.stop()
+        raise AssertionError(f"{exc}:\n{proc.log()}") from None
+    return proc, f"127.0.0.1:{port}"
+
+
+def start_push(env: dict[str, str], log_dir: Path) -> tuple[Process, int]:
+    """``python -m push`` with ``env``; returns once /readyz says the source consumes."""
+    port = free_port()
+    proc = Process(
+        "push",
+        [sys.executable, "-m", "push", "--port", str(port)],
+        {"SYNCPIPE_LOG_LEVEL": "INFO", **env},
+        log_dir,
+    )
+
+    def ready() -> bool:
+        if not proc.alive():
+            return True
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, 30, "push /readyz")
+        if not proc.alive():
+            raise AssertionError("push exited")
+    except AssertionError as exc:
+        proc.stop()
+        raise AssertionError(f"{exc}:\n{proc.log()}") from None
+    return proc, port
