@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from redis.asyncio import Redis
 
 from ingest.dedupe import dedupe_key
@@ -280,3 +281,22 @@ async def test_request_waits_for_a_claim_released_by_a_failed_request(
         assert len(await ingest.consume(1)) == 1
     finally:
         await redis.aclose()
+
+
+async def test_ops_of_one_entity_share_a_partition_of_a_multi_partition_topic(
+    ingest: Ingest,
+) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=ingest.shared.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(ingest.shared.topics.ops, 4, 1)])
+    finally:
+        await admin.close()
+    ops = [make_op(entity_id=f"e{i % 10}") for i in range(60)]
+    answered = results(await ingest.post_ops(ops))
+    by_entity: dict[str, set[int]] = {}
+    for op, result in zip(ops, answered, strict=True):
+        by_entity.setdefault(op["entity_id"], set()).add(result["partition"])
+    assert all(len(p) == 1 for p in by_entity.values())
+    assert len(set().union(*by_entity.values())) > 1  # keys spread over partitions
+    assert len(await ingest.consume(60)) == 60
