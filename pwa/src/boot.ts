@@ -1,5 +1,5 @@
 /** Wires the app together: config, storage, engine, UI, browser events. */
-import { DEV_TOKEN_KEY, loadConfig, type AppConfig } from "./config";
+import { DEV_TOKEN_KEY, loadConfig, rememberedConfig, type AppConfig } from "./config";
 import { webLock } from "./outbox/lock";
 import { httpTransport } from "./outbox/transport";
 import { IdbStore } from "./store/idb";
@@ -39,7 +39,8 @@ async function openStore(name: string): Promise<Store> {
 export async function boot(
   env: BootEnv,
 ): Promise<{ engine: SyncEngine; app: App; config: AppConfig }> {
-  const config = loadConfig(env.rawConfig, env.location, env.storage);
+  const raw = rememberedConfig(env.rawConfig, env.storage);
+  const config = loadConfig(raw, env.location, env.storage);
   const store = await openStore(env.dbName ?? "syncpipe");
   const engine = await SyncEngine.open({
     store,

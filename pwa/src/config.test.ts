@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEV_TOKEN_KEY, loadConfig } from "./config";
+import { DEV_TOKEN_KEY, SAVED_CONFIG_KEY, loadConfig, rememberedConfig } from "./config";
 
 const page = { protocol: "https:", host: "app.example:8443", origin: "https://app.example:8443" };
 const storage = (token: string | null) => ({
@@ -38,5 +38,32 @@ describe("loadConfig", () => {
       token: "dev-jwt",
       tokenSource: "dev",
     });
+  });
+});
+
+describe("rememberedConfig", () => {
+  function memoryStorage() {
+    const m = new Map<string, string>();
+    return {
+      getItem: (k: string) => m.get(k) ?? null,
+      setItem: (k: string, v: string) => void m.set(k, v),
+      m,
+    };
+  }
+
+  it("remembers /config.js and uses it when a later start has none (offline)", () => {
+    const storage = memoryStorage();
+    const cfg = { apiBase: "http://api", wsBase: "ws://push", token: "jwt" };
+    expect(rememberedConfig(cfg, storage)).toEqual(cfg);
+    expect(JSON.parse(storage.m.get(SAVED_CONFIG_KEY)!)).toEqual(cfg);
+    expect(rememberedConfig(undefined, storage)).toEqual(cfg);
+  });
+
+  it("goes without when nothing was remembered or storage holds junk", () => {
+    const storage = memoryStorage();
+    expect(rememberedConfig(undefined, storage)).toBeUndefined();
+    storage.m.set(SAVED_CONFIG_KEY, "{nope");
+    expect(rememberedConfig(undefined, storage)).toBeUndefined();
+    expect(rememberedConfig(undefined, null)).toBeUndefined();
   });
 });

@@ -16,6 +16,8 @@ export interface AppConfig {
 }
 
 export const DEV_TOKEN_KEY = "syncpipe.dev_token";
+/** The last `window.SYNCPIPE_CONFIG` seen, for starting offline without /config.js. */
+export const SAVED_CONFIG_KEY = "syncpipe.config";
 
 declare global {
   interface Window {
@@ -56,4 +58,27 @@ export function loadConfig(
   if (configured !== null) return { apiBase, wsBase, token: configured, tokenSource: "config" };
   if (dev) return { apiBase, wsBase, token: dev, tokenSource: "dev" };
   return { apiBase, wsBase, token: null, tokenSource: "none" };
+}
+
+type RawConfig = Window["SYNCPIPE_CONFIG"];
+
+/**
+ * The config to use: `/config.js`'s when it loaded (and remember it), else the last one
+ * remembered — so a reload while offline still talks to the same backend with the same
+ * token once the network is back.
+ */
+export function rememberedConfig(
+  raw: RawConfig | undefined,
+  storage: Pick<Storage, "getItem" | "setItem"> | null,
+): RawConfig | undefined {
+  try {
+    if (raw !== undefined) {
+      storage?.setItem(SAVED_CONFIG_KEY, JSON.stringify(raw));
+      return raw;
+    }
+    const saved = storage?.getItem(SAVED_CONFIG_KEY);
+    return saved ? (JSON.parse(saved) as RawConfig) : undefined;
+  } catch {
+    return raw; // storage full, blocked or holding junk: go without it
+  }
 }

@@ -11,7 +11,17 @@ const CACHE = "syncpipe-shell-" + __CACHE_VERSION__;
 const RUNTIME = "syncpipe-runtime";
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(PRECACHE)));
+  event.waitUntil(
+    Promise.all([
+      caches.open(CACHE).then((c) => c.addAll(PRECACHE)),
+      // The backend's /config.js, so the app starts offline with the same backend and
+      // token (refreshed on every online load below). Missing config.js is fine.
+      caches
+        .open(RUNTIME)
+        .then((c) => c.add("./config.js"))
+        .catch(() => undefined),
+    ]),
+  );
   self.skipWaiting();
 });
 

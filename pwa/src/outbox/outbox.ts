@@ -461,8 +461,10 @@ export class Outbox {
   }
 
   private async commit(records: OutboxRecord[], transitions: OutboxTransition[]): Promise<void> {
-    await this.options.store.putOps(records);
+    // Memory first, in the caller's tick: a render that happens while the write is in
+    // flight already shows the change (no flicker of a just-ticked checkbox).
     for (const r of records) this.records.set(r.op.op_id, r);
+    await this.options.store.putOps(records);
     this.emit(transitions);
   }
 

@@ -286,8 +286,10 @@ export class SyncEngine {
       hlc: this.clock.now(),
       ...(kind === "upsert" ? { fields: fields ?? {} } : {}),
     };
+    // Enqueue in this tick, so the edit is in the local view before anything else renders.
+    const queued = this.outbox.enqueue(op);
     await this.options.store.setMeta("hlc", this.clock.last);
-    await this.outbox.enqueue(op);
+    await queued;
     return op;
   }
 

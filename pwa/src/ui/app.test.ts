@@ -148,6 +148,15 @@ describe("the task app", () => {
     expect(qa("task")).toHaveLength(0);
   });
 
+  it("shows a ticked checkbox at once, even if something re-renders before the op is stored", async () => {
+    addTask("Buy milk");
+    await settle();
+    const box = q<HTMLInputElement>("task-done")!;
+    box.click();
+    expect(engine.tasks()[0]?.done).toBe(true); // in the local view in the same tick
+    expect(box.checked).toBe(true);
+  });
+
   it("keeps an open edit while server updates re-render the list", async () => {
     await engine.handle({ type: "entity", cursor: "c", state: serverTask("t1", "first", 1, 10) });
     await tick();

@@ -252,7 +252,12 @@ export class App {
   }
 
   private attentionItem(r: OutboxRecord): HTMLLIElement {
-    const title = this.engine.tasks().find((t) => t.id === r.op.entity_id)?.title;
+    const title =
+      this.engine.tasks().find((t) => t.id === r.op.entity_id)?.title ??
+      this.engine.outbox
+        .list()
+        .map((o) => (o.op.entity_id === r.op.entity_id ? o.op.fields?.title : undefined))
+        .find((t): t is string => typeof t === "string");
     const what = describeOp(r.op, title);
     const retry = h(
       "button",
