@@ -65,7 +65,10 @@ async def test_broker_down_is_503_then_recovers_without_double_writes(
     op_ids = [OpRecord.model_validate_json(r.value).op_id for r in records]
     assert sorted(op_ids) == sorted(op["op_id"] for op in [first, *ops])
     metrics = (await ingest.client.get("/metrics")).text
-    assert 'syncpipe_ingest_requests_failed_total{code="broker_unavailable"} 2.0' in metrics
+    # At least the two above; the recovery loop may have seen more before the broker was up.
+    failed = 'syncpipe_ingest_requests_failed_total{code="broker_unavailable"} '
+    count = next(line for line in metrics.splitlines() if line.startswith(failed))
+    assert float(count.removeprefix(failed)) >= 2
     assert 'status="500"' not in metrics
 
 
