@@ -526,3 +526,37 @@ describe("randomId", () => {
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });
+
+describe("SyncEngine across tabs", () => {
+  it("shows another tab's queued edit after its broadcast", async () => {
+    const data = createMemoryData();
+    type Ch = {
+      postMessage(m: unknown): void;
+      onmessage: ((ev: { data: unknown }) => void) | null;
+    };
+    const a: Ch = { postMessage: (m) => b.onmessage?.({ data: m }), onmessage: null };
+    const b: Ch = { postMessage: (m) => a.onmessage?.({ data: m }), onmessage: null };
+    const open = (channel: Ch) =>
+      SyncEngine.open({
+        store: new MemoryStore(data),
+        transport: new ScriptedTransport(),
+        socketFactory: null,
+        wsBase: () => "ws://x",
+        token: () => null, // nothing is sent: the ops stay pending
+        appVersion: "0.1.0",
+        protocol: 1,
+        timers: new ManualTime(),
+        channel,
+      });
+    const tabA = await open(a);
+    const tabB = await open(b);
+    expect(tabB.clientId).toBe(tabA.clientId); // one device, one client id
+    await tabA.createTask("from tab A");
+    for (let i = 0; i < 5 && tabB.tasks().length === 0; i++) await tick();
+    expect(tabB.tasks().map((t) => t.title)).toEqual(["from tab A"]);
+    expect(tabB.status().waiting).toBe(1);
+    await tabB.createTask("from tab B");
+    const [first, second] = tabB.outbox.list().map((r) => r.op.hlc);
+    expect(second! > first!).toBe(true); // B moved past A's clock
+  });
+});

@@ -363,6 +363,16 @@ export class SyncEngine {
 
   /** Re-read everything from the store (another tab changed it). */
   async reload(): Promise<void> {
+    // Tabs share the client id: move past the other tab's last timestamp so two tabs do
+    // not issue the same HLC.
+    const last = await this.options.store.getMeta<string>("hlc");
+    if (last !== undefined && last > (this.clock.last ?? "")) {
+      try {
+        this.clock.receive(last);
+      } catch {
+        /* a malformed stored value: our own clock stays valid */
+      }
+    }
     this.replica.load(TASKS, await this.options.store.listEntities(TASKS));
     await this.outbox.load();
     this.notify();
