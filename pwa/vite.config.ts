@@ -43,7 +43,7 @@ export default defineConfig({
   plugins: [serviceWorkerPlugin()],
   test: {
     environment: "node",
-    include: ["src/**/*.test.ts"],
+    include: ["src/**/*.test.ts", "scripts/**/*.test.ts"],
     restoreMocks: true,
   },
 });
