@@ -205,7 +205,7 @@ async def test_malformed_or_oversized_batch_is_a_problem_naming_the_limit(
 async def test_rate_limit_per_client_is_429_with_retry_after(
     ingest_factory: IngestFactory,
 ) -> None:
-    ingest = await ingest_factory(rate_limit_ops_per_s=0.5, rate_limit_burst_ops=10)
+    ingest = await ingest_factory(rate_limit_ops_per_s=0.01, rate_limit_burst_ops=10)
     phone = [make_op(client_id="phone-1") for _ in range(10)]
     assert all(r["status"] == "accepted" for r in results(await ingest.post_ops(phone)))
     response = await ingest.post_ops([make_op(client_id="phone-1")])
