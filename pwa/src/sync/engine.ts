@@ -159,7 +159,11 @@ export class SyncEngine {
     }
     const clock = new HlcClock(clientId, options.wallClock);
     const last = await options.store.getMeta<string>("hlc");
-    if (last !== undefined) clock.receive(last); // never issue a timestamp again
+    try {
+      if (last !== undefined) clock.receive(last); // never issue a timestamp twice
+    } catch {
+      // a malformed stored value: start from the wall clock rather than not at all
+    }
     const engine = new SyncEngine(options, clientId, clock);
     await engine.reload();
     return engine;
