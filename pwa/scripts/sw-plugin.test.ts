@@ -20,12 +20,22 @@ describe("the production build", () => {
     const precache = JSON.parse(/const PRECACHE = (\[.*?\]);/.exec(sw)?.[1] ?? "null") as string[];
     const assets = readdirSync(join(outDir, "assets")).map((f) => `./assets/${f}`);
     expect(precache).toEqual(
-      expect.arrayContaining(["./", "./manifest.webmanifest", "./icon.svg", ...assets]),
+      expect.arrayContaining([
+        "./",
+        "./manifest.webmanifest",
+        "./icon.svg",
+        "./icon-192.png",
+        ...assets,
+      ]),
     );
     expect(sw).toMatch(/const CACHE = "syncpipe-shell-" \+ "[0-9a-f]{12}";/);
     expect(sw).not.toContain("__PRECACHE__");
     const manifest = JSON.parse(readFileSync(join(outDir, "manifest.webmanifest"), "utf8"));
     expect(manifest).toMatchObject({ display: "standalone", start_url: "./" });
+    for (const icon of manifest.icons as { src: string }[]) {
+      expect(precache).toContain(`./${icon.src}`); // every icon exists offline too
+      expect(readdirSync(outDir)).toContain(icon.src);
+    }
     const html = readFileSync(join(outDir, "index.html"), "utf8");
     expect(html).toContain('<script src="./config.js"></script>');
     expect(html).toContain('rel="manifest"');

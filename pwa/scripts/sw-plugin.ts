@@ -13,7 +13,9 @@ export function serviceWorkerPlugin(): Plugin {
       const files = Object.keys(bundle)
         .filter((f) => !f.endsWith(".map"))
         .map((f) => `./${f}`);
-      const shell = ["./", "./manifest.webmanifest", "./icon.svg", ...files].sort();
+      const icons = ["icon.svg", "icon-192.png", "icon-512.png", "icon-maskable-512.png"];
+      const publicFiles = ["./manifest.webmanifest", ...icons.map((i) => `./${i}`)];
+      const shell = ["./", ...publicFiles, ...files].sort();
       const version = createHash("sha256").update(shell.join("\n")).digest("hex").slice(0, 12);
       const template = readFileSync(new URL("../sw/sw.js", import.meta.url), "utf8");
       const source = template
