@@ -184,6 +184,34 @@ describe("Outbox happy path", () => {
     ]);
   });
 
+  it("keeps each request under the body size limit by starting a new batch", async () => {
+    const time = new ManualTime();
+    const transport = new ScriptedTransport();
+    const outbox = new Outbox({
+      store: new MemoryStore(),
+      transport,
+      clientId: ME,
+      maxBatchBytes: 1000,
+      lock: localLock(),
+      timers: time,
+      now: time.clock, // frozen: the parked op's retry never comes due here
+      random: () => 0.5,
+    });
+    const ops = [0, 1, 2, 3].map(() => makeOp({ title: "x".repeat(300) }));
+    const gate = deferred<PostResult>();
+    transport.then(() => gate.promise);
+    await outbox.enqueue(makeOp());
+    await tick();
+    for (const op of ops) await outbox.enqueue(op);
+    gate.resolve({ kind: "network", message: "first request parked" });
+    await settle(outbox);
+    const sizes = transport.calls
+      .slice(1)
+      .map((c) => new TextEncoder().encode(JSON.stringify({ ops: c })).length);
+    expect(transport.calls.slice(1).map((c) => c.length)).toEqual([2, 2]);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(1000);
+  });
+
   it("moves sent → reconciled on an applied or duplicate receipt and forgets the op", async () => {
     const { outbox, path, store } = setup();
     const a = makeOp();

@@ -25,6 +25,8 @@ import { opFromConflict, receiptOutcome, serverStateVerdict } from "./reconcile"
 import type { OpsTransport, PostResult } from "./transport";
 
 export const MAX_BATCH = 500;
+/** Ingest refuses bodies over 1 MiB (413 body_too_large): batches stay under it. */
+export const MAX_BATCH_BYTES = 1024 * 1024;
 export const LOCK_NAME = "syncpipe-outbox";
 
 /** Statuses of ops still on their way to the server. */
@@ -49,6 +51,8 @@ export interface OutboxOptions {
   clientId: string;
   backoff?: Partial<BackoffPolicy>;
   maxBatch?: number;
+  /** Largest request body, bytes (default {@link MAX_BATCH_BYTES}). */
+  maxBatchBytes?: number;
   now?: () => number;
   random?: () => number;
   lock?: LockFn;
@@ -319,10 +323,27 @@ export class Outbox {
             (r.status === "retrying" && (force || (r.next_attempt_at ?? 0) <= t))),
       );
       if (due.length === 0 || this.stopped) return;
-      const batch = due.slice(0, this.maxBatch);
+      const batch = this.takeBatch(due);
       for (const r of batch) tried.add(r.op.op_id);
       await this.send(batch);
     }
+  }
+
+  /** The first due ops that fit one request: at most maxBatch ops and maxBatchBytes. */
+  private takeBatch(due: OutboxRecord[]): OutboxRecord[] {
+    const limit = this.options.maxBatchBytes ?? MAX_BATCH_BYTES;
+    const encoder = new TextEncoder();
+    let bytes = '{"ops":[]}'.length;
+    const batch: OutboxRecord[] = [];
+    for (const r of due) {
+      if (batch.length >= this.maxBatch) break;
+      const size = encoder.encode(JSON.stringify(r.op)).length + 1;
+      // Always send at least one op: an op too large on its own gets its 413 and fails.
+      if (batch.length > 0 && bytes + size > limit) break;
+      batch.push(r);
+      bytes += size;
+    }
+    return batch;
   }
 
   private async send(batch: OutboxRecord[]): Promise<void> {
