@@ -44,6 +44,10 @@ pwa-check: pwa-deps
     npm --prefix pwa run typecheck
     npm --prefix pwa test
 
+# PWA end-to-end tests: Playwright with Debian's Chromium against `syncpipe dev`.
+pwa-e2e: pwa-deps
+    npm --prefix pwa run e2e
+
 # Run the whole system on this machine.
 dev:
     {{uv}} syncpipe dev
