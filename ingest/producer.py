@@ -81,6 +81,7 @@ class OpProducer:
         self._retiring: set[asyncio.Task[None]] = set()
         self._closed = False
         self._start_failed: tuple[float, str] | None = None  # (monotonic time, detail)
+        self._unacked: dict[Any, set[asyncio.Future[Any]]] = {}  # per producer
 
     def _unavailable(self, detail: str) -> BrokerUnavailableError:
         return BrokerUnavailableError(detail, retry_after_s=self._retry_after_s)
@@ -172,11 +173,15 @@ class OpProducer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout_s
         futures: list[asyncio.Future[Any]] = []
+        unacked = self._unacked.setdefault(producer, set())
         error: BaseException | None = None
         try:
             async with asyncio.timeout_at(deadline):
                 for key, value in records:
-                    futures.append(await producer.send(self.topic, value=value, key=key))
+                    fut = await producer.send(self.topic, value=value, key=key)
+                    futures.append(fut)
+                    unacked.add(fut)
+                    fut.add_done_callback(unacked.discard)
                 if futures:
                     await asyncio.wait(futures)
         except (KafkaError, TimeoutError) as exc:
@@ -206,22 +211,39 @@ class OpProducer:
         return outcomes
 
     def _retire(self, producer: Any) -> None:
-        """Discard a producer after a failure: fail its pending batches, stop it in the back."""
+        """Discard a producer after a failure; the next produce starts a fresh one."""
         if self._producer is producer:
             self._producer = None
-        accumulator = getattr(producer, "_message_accumulator", None)
-        if accumulator is not None:  # aiokafka internals: no public way to abandon batches
-            accumulator.fail_all(KafkaTimeoutError("abandoned after a produce failure"))
-        task = asyncio.get_running_loop().create_task(self._stop(producer))
+        task = asyncio.get_running_loop().create_task(self._stop(producer, abandon=True))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
-    async def _stop(self, producer: Any) -> None:
+    async def _stop(self, producer: Any, *, abandon: bool = False) -> None:
+        """Stop a producer; with ``abandon``, give up on its unacknowledged records.
+
+        An idempotent aiokafka producer retries a batch forever and ``stop()`` waits for
+        them, and failing batches inside its accumulator trips its own bookkeeping. So an
+        abandoned producer's sender task is stopped (it finishes the request already on
+        the wire, bounded by the request timeout), its connections are closed, and the
+        records still unacknowledged are failed here, on futures we hold.
+        """
+        unacked = self._unacked.pop(producer, set())
         try:
-            async with asyncio.timeout(self._timeout_s):
-                await producer.stop()
-        except (KafkaError, OSError, TimeoutError) as exc:
+            if abandon:
+                sender_task = producer._sender.sender_task  # aiokafka internals, see above
+                if sender_task is not None and not sender_task.done():
+                    sender_task.cancel()
+                    await asyncio.wait([sender_task], timeout=self._timeout_s)
+                producer._closed = True  # nothing left to flush; keeps __del__ quiet
+                await producer.client.close()
+            else:
+                async with asyncio.timeout(self._timeout_s):
+                    await producer.stop()
+        except Exception as exc:  # a broken client may fail in any way while it shuts down
             logger.warning("producer stop failed", extra={"error": repr(exc)})
+        for fut in unacked:
+            if not fut.done():
+                fut.set_exception(KafkaTimeoutError("producer abandoned after a failure"))
 
     async def ready(self, timeout_s: float) -> str | None:
         """None when the broker answers a metadata request, else why not."""
