@@ -4,7 +4,8 @@ and recovery when they return."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -15,6 +16,14 @@ from tests.ingest.conftest import IngestFactory
 from tests.ingest.helpers import BrokerProcess, Ingest, consume, eventually, free_port, make_op
 
 pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(autouse=True)
+def no_asyncio_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Abandoning a producer must not leave failed callbacks or unretrieved exceptions."""
+    yield
+    errors = [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
 
 
 def assert_unavailable(response: httpx.Response, code: str) -> dict[str, Any]:
