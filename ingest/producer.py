@@ -10,10 +10,11 @@ A producer that cannot start (broker down) raises :class:`BrokerUnavailableError
 request tries again, so ingest recovers on its own when the broker returns. Because an
 idempotent aiokafka producer retries a batch forever, a batch that is not acknowledged
 within ``timeout_s`` would otherwise be written later, after the client was told 503: so
-on a timeout the producer's pending batches are failed and the producer is discarded. A
-request already on the wire when that happens may still have been written (the usual
-ambiguity of a lost ack); the client's retry then writes the op again and the streams
-job's idempotent apply reports the second copy as a duplicate.
+after a failure the producer is abandoned (its sender stopped, its unacknowledged records
+failed) and the next produce starts a fresh one. A request already on the wire when that
+happens may still have been written (the usual ambiguity of a lost ack; it is logged as
+"record acknowledged after its request got 503"); the client's retry then writes the op
+again and the streams job's idempotent apply reports the second copy as a duplicate.
 """
 
 from __future__ import annotations
