@@ -135,3 +135,27 @@ async def test_redis_down_is_503(ingest_factory: IngestFactory) -> None:
     readiness = await ready(ingest)
     assert readiness.status_code == 503
     assert readiness.json()["checks"]["redis"].startswith("Redis unreachable")
+
+
+async def test_broker_restart_between_requests_is_survived(
+    ingest_factory: IngestFactory, broker_factory: Callable[[], BrokerProcess]
+) -> None:
+    broker = broker_factory()
+    ingest = await ingest_factory(bootstrap=broker.bootstrap, produce_timeout_s=1.5)
+    before = [make_op() for _ in range(3)]
+    assert (await ingest.post_ops(before)).status_code == 202
+    broker.stop()
+    broker.start()
+    after = [make_op() for _ in range(3)]
+    statuses: list[int] = []
+
+    async def accepted() -> bool:
+        response = await ingest.post_ops(after)
+        statuses.append(response.status_code)
+        return response.status_code == 202
+
+    await eventually(accepted, "ingest to accept ops after the restart", within_s=30, every_s=0.2)
+    assert set(statuses) <= {202, 503}
+    records = await consume(broker.bootstrap, ingest.shared.topics.ops, 6)
+    op_ids = sorted(OpRecord.model_validate_json(r.value).op_id for r in records)
+    assert op_ids == sorted(op["op_id"] for op in before + after)
