@@ -127,6 +127,7 @@ async def test_metrics_expose_latency_and_op_counters(
 ) -> None:
     bad = {**make_op(), "kind": "merge"}
     await http.post("/v1/ops", json={"ops": [make_op(), bad]}, headers=auth)
+    await http.get(f"/v1/{make_op()['op_id']}")  # unknown paths share one label value
     text = (await http.get("/metrics")).text
     for line in (
         'syncpipe_ingest_request_duration_seconds_count{method="POST",route="/v1/ops",'
@@ -135,6 +136,8 @@ async def test_metrics_expose_latency_and_op_counters(
         'syncpipe_ingest_ops_rejected_total{reason="invalid_op"} 1.0',
         "syncpipe_ingest_ops_duplicate_total 0.0",
         'syncpipe_ingest_produce_duration_seconds_count{outcome="ok"} 1.0',
+        'syncpipe_ingest_request_duration_seconds_count{method="GET",route="unmatched",'
+        'status="404"} 1.0',
     ):
         assert line in text
 
