@@ -32,7 +32,7 @@ for i, key in ipairs(KEYS) do
   if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
     out[i] = ''
   else
-    out[i] = redis.call('GET', key) or ''
+    out[i] = redis.call('GET', key) or 'p:'
   end
 end
 return out
@@ -93,9 +93,7 @@ def _parse(value: bytes | str) -> ClaimOutcome:
     if text.startswith(_WRITTEN):
         partition, _, offset = text[len(_WRITTEN) :].partition(":")
         return Written(int(partition), int(offset))
-    if text.startswith(_PENDING):
-        return IN_FLIGHT
-    return CLAIMED  # expired between SET and GET: the script returned ''
+    return IN_FLIGHT  # a claim, or something we did not write: never produce on it
 
 
 def _unavailable(what: str, exc: RedisError, retry_after_s: int) -> RedisUnavailableError:
