@@ -30,8 +30,12 @@ export interface EngineStatus {
   /** The browser reports a network and the push socket is open. */
   online: boolean;
   push: PushState;
+  /** The browser reports a network (navigator.onLine). */
+  network: boolean;
   /** Ops on their way: pending, inflight, retrying. */
   waiting: number;
+  /** The soonest retry among ops waiting out a backoff, and why they wait. */
+  nextRetry: { at: number; reason: string } | null;
   /** Ops that need attention (retry or discard). */
   failed: OutboxRecord[];
   versionMismatch: VersionMismatch | null;
@@ -198,10 +202,18 @@ export class SyncEngine {
   status(): EngineStatus {
     const records = this.outbox.list();
     const browserOnline = this.options.browserOnline?.() ?? true;
+    const retrying = records
+      .filter((r) => r.status === "retrying" && r.next_attempt_at !== null)
+      .sort((a, b) => (a.next_attempt_at ?? 0) - (b.next_attempt_at ?? 0))[0];
     return {
       online: browserOnline && (this.push === null || this.pushState === "open"),
+      network: browserOnline,
       push: this.pushState,
       waiting: records.filter((r) => WAITING.includes(r.status)).length,
+      nextRetry:
+        retrying === undefined
+          ? null
+          : { at: retrying.next_attempt_at ?? 0, reason: retrying.error?.message ?? "" },
       failed: records.filter((r) => r.status === "failed"),
       versionMismatch: this.versionMismatch,
       lastError: this.lastError,

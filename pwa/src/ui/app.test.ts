@@ -6,7 +6,7 @@ import { MemoryStore } from "../store/memory";
 import { SyncEngine, TASKS } from "../sync/engine";
 import { formatHlc } from "../sync/hlc";
 import { ManualTime, ScriptedTransport } from "../testing/fakes";
-import { App, describeOp, waitingText } from "./app";
+import { App, describeOp, waitingDetail, waitingText } from "./app";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const WALL = 1_700_000_000_000;
@@ -114,6 +114,27 @@ describe("the task app", () => {
     expect(q("sync-banner")!.hidden).toBe(false);
     expect(q("sync-count")!.textContent).toBe("3 changes waiting to sync");
     transport.clear(); // back online
+    q("sync-now")!.click();
+    await settle();
+    await tick();
+    expect(q("sync-banner")!.hidden).toBe(true);
+  });
+
+  it("says under the count why changes wait out a backoff, and when they are tried next", async () => {
+    transport.then({
+      kind: "http_error",
+      status: 503,
+      problem: { detail: "the broker did not answer; try again later.", retriable: true },
+      retryAfterMs: 3_600_000,
+    });
+    addTask("a");
+    await settle();
+    await tick();
+    expect(q("sync-count")!.textContent).toBe("1 change waiting to sync");
+    expect(q("sync-detail")!.hidden).toBe(false);
+    expect(q("sync-detail")!.textContent).toMatch(
+      /^Not sent yet \(the broker did not answer; try again later\)\. Next try at .+\.$/,
+    );
     q("sync-now")!.click();
     await settle();
     await tick();
@@ -276,6 +297,20 @@ describe("texts", () => {
   it("says how many changes wait", () => {
     expect(waitingText(1)).toBe("1 change waiting to sync");
     expect(waitingText(3)).toBe("3 changes waiting to sync");
+  });
+
+  it("explains waiting changes: offline first, then the soonest retry", () => {
+    const at = (ms: number) => `t+${ms}`;
+    expect(waitingDetail({ network: false, nextRetry: { at: 5, reason: "x" } }, at)).toBe(
+      "You are offline: they will be sent when you are back online.",
+    );
+    expect(waitingDetail({ network: true, nextRetry: null }, at)).toBe("");
+    expect(waitingDetail({ network: true, nextRetry: { at: 5, reason: "rate limited." } }, at)).toBe(
+      "Not sent yet (rate limited). Next try at t+5.",
+    );
+    expect(waitingDetail({ network: true, nextRetry: { at: 5, reason: "" } }, at)).toBe(
+      "Not sent yet. Next try at t+5.",
+    );
   });
 
   it("describes ops for the needs-attention list", () => {

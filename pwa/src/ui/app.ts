@@ -35,6 +35,18 @@ export function waitingText(n: number): string {
   return `${n} ${n === 1 ? "change" : "changes"} waiting to sync`;
 }
 
+/** Why the waiting changes are not on their way yet, under the count (or "" when they are). */
+export function waitingDetail(
+  status: Pick<EngineStatus, "network" | "nextRetry">,
+  formatTime: (ms: number) => string = (ms) => new Date(ms).toLocaleTimeString(),
+): string {
+  if (!status.network) return "You are offline: they will be sent when you are back online.";
+  if (status.nextRetry === null) return "";
+  const reason = status.nextRetry.reason.replace(/[.\s]+$/, "");
+  const why = reason === "" ? "" : ` (${reason})`;
+  return `Not sent yet${why}. Next try at ${formatTime(status.nextRetry.at)}.`;
+}
+
 export class App {
   private readonly items = new Map<string, TaskItem>();
   private readonly list: HTMLUListElement;
@@ -42,6 +54,7 @@ export class App {
   private readonly connection: HTMLSpanElement;
   private readonly syncBanner: HTMLDivElement;
   private readonly syncCount: HTMLSpanElement;
+  private readonly syncDetail: HTMLSpanElement;
   private readonly versionBanner: HTMLDivElement;
   private readonly attention: HTMLElement;
   private readonly attentionList: HTMLUListElement;
@@ -70,7 +83,8 @@ export class App {
       reload,
     );
 
-    this.syncCount = h("span", { "data-testid": "sync-count" });
+    this.syncCount = h("span", { class: "count", "data-testid": "sync-count" });
+    this.syncDetail = h("span", { class: "detail", "data-testid": "sync-detail" });
     const syncNow = h("button", { type: "button", "data-testid": "sync-now" }, "Sync now");
     syncNow.addEventListener("click", () => void this.engine.syncNow());
     this.syncBanner = h(
@@ -82,8 +96,7 @@ export class App {
         "data-testid": "sync-banner",
         hidden: true,
       },
-      this.syncCount,
-      " ",
+      h("span", { class: "what" }, this.syncCount, " ", this.syncDetail),
       syncNow,
     );
 
@@ -240,6 +253,9 @@ export class App {
     show(this.versionBanner, status.versionMismatch !== null);
     show(this.syncBanner, status.waiting > 0);
     setText(this.syncCount, waitingText(status.waiting));
+    const detail = waitingDetail(status);
+    setText(this.syncDetail, detail);
+    show(this.syncDetail, detail !== "");
 
     show(this.attention, status.failed.length > 0);
     const key = status.failed.map((r) => `${r.op.op_id}:${r.updated_at}`).join("|");

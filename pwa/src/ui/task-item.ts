@@ -52,12 +52,13 @@ export class TaskItem {
     );
     this.deleteButton.addEventListener("click", () => this.actions.remove(this.task.id));
     const label = h("label", { for: inputId, class: "task-label" }, this.title);
+    // "not synced" sits under the title, so on a phone the title keeps the row's width.
+    const text = h("div", { class: "task-text" }, label, this.unsynced);
     this.view = h(
       "div",
       { class: "task-view" },
       this.checkbox,
-      label,
-      this.unsynced,
+      text,
       this.editButton,
       this.deleteButton,
     );
