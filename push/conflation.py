@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, IntEnum
 from itertools import count
 from typing import Final
 
@@ -38,11 +38,20 @@ BATCH_CLOSE: Final = b"]}"
 BATCH_OVERHEAD: Final = len(BATCH_OPEN) + len(BATCH_CLOSE)
 
 
-class Kind(Enum):
-    ENTITY = "entity"
-    CONFLICT = "conflict"
-    RECEIPT = "receipt"
-    CONTROL = "control"
+class Kind(IntEnum):
+    """What an item is; an int so it indexes the queue's per-kind lists (hot path)."""
+
+    ENTITY = 0
+    CONFLICT = 1
+    RECEIPT = 2
+    CONTROL = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+_UNBOUNDED: Final = 1 << 62
 
 
 class Offer(Enum):
@@ -85,12 +94,8 @@ class OutboundQueue:
 
     def __init__(self, *, max_entities: int, max_conflicts: int, max_receipts: int) -> None:
         self._items: OrderedDict[object, Item] = OrderedDict()
-        self._limits = {
-            Kind.ENTITY: max_entities,
-            Kind.CONFLICT: max_conflicts,
-            Kind.RECEIPT: max_receipts,
-        }
-        self._counts = dict.fromkeys(Kind, 0)
+        self._limits = [max_entities, max_conflicts, max_receipts, _UNBOUNDED]  # by Kind
+        self._counts = [0, 0, 0, 0]
         self._bytes = 0
         self._seq = count()
 
@@ -114,8 +119,7 @@ class OutboundQueue:
                 self._items[key] = item
                 self._bytes += len(item.frame) - len(old.frame)
                 return Offer.CONFLATED
-        limit = self._limits.get(item.kind)
-        if limit is not None and self._counts[item.kind] >= limit:
+        if self._counts[item.kind] >= self._limits[item.kind]:
             return Offer.FULL
         self._items[key if key is not None else next(self._seq)] = item
         self._counts[item.kind] += 1
@@ -134,9 +138,15 @@ class OutboundQueue:
         With ``oversized_head`` the first item is popped even if it alone exceeds the
         budget (the writer allows it when the limiter is full).
         """
-        out: list[Item] = []
-        total = 0
         items = self._items
+        if frame_size(self._bytes, len(items)) <= budget:  # the usual case: everything fits
+            out = list(items.values())
+            items.clear()
+            self._counts = [0, 0, 0, 0]
+            self._bytes = 0
+            return out
+        out = []
+        total = 0
         while items:
             key, item = items.popitem(last=False)
             size = len(item.frame)
@@ -165,6 +175,6 @@ class OutboundQueue:
         """Remove and return everything."""
         out = list(self._items.values())
         self._items.clear()
-        self._counts = dict.fromkeys(Kind, 0)
+        self._counts = [0, 0, 0, 0]
         self._bytes = 0
         return out

@@ -29,7 +29,7 @@ disconnected, and never before the grace period.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
 from typing import Final
@@ -128,6 +128,8 @@ class Connection:
         self._closed_sent = False
         self._waiter: asyncio.Future[None] | None = None
         self._idle_waiting = False
+        self.on_ready: Callable[[Connection], None] | None = None
+        self.ready_signalled = False  # on_ready called, the hub's pass not run yet
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} tenant={self.tenant} client={self.client_id}>"
@@ -144,14 +146,19 @@ class Connection:
         if result is Offer.CONFLATED:
             self.metrics.messages_conflated[f"{item.msg_type}_superseded"] += 1
         elif result is Offer.FULL:
-            self.metrics.messages_dropped[f"{item.kind.value}_queue_full"] += 1
+            self.metrics.messages_dropped[f"{item.kind.label}_queue_full"] += 1
             if item.kind is Kind.ENTITY:  # dropping a state would be a silent gap
                 self.overload(QUEUE_OVERFLOW, item.enqueued_at)
             return
         if was_empty:
             self.backlog_since = item.enqueued_at
         if self._idle_waiting:
-            self._wake()
+            if self.on_ready is not None:
+                if not self.ready_signalled:
+                    self.ready_signalled = True
+                    self.on_ready(self)  # the hub flushes ready connections in one pass
+            else:
+                self._wake()
 
     def remove_collection(self, collection: str) -> None:
         """Drop queued entity updates and snapshots of ``collection`` (on unsubscribe)."""
@@ -280,6 +287,15 @@ class Connection:
             if handle is not None:
                 handle.cancel()
 
+    @property
+    def idle(self) -> bool:
+        """The writer task is waiting for messages (not throttled, writing or closing)."""
+        return self._idle_waiting and self.closing is None
+
+    def wake(self) -> None:
+        """Hand control back to the writer task."""
+        self._wake()
+
     def mark_closed(self) -> None:
         self._closed_sent = True
 
@@ -287,36 +303,3 @@ class Connection:
 def _resolve(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-SendText = Callable[[str], Awaitable[None]]
-CloseSocket = Callable[[int, str], Awaitable[None]]
-
-
-async def run_writer(
-    conn: Connection,
-    send_text: SendText,
-    close: CloseSocket,
-    clock: Callable[[], float],
-    wall_ms: Callable[[], float],
-) -> None:
-    """Drive ``conn``'s policy until it closes; socket errors end it quietly."""
-    while True:
-        action = conn.next_action(clock())
-        if isinstance(action, Flush):
-            conn.writing_since = started = clock()
-            await send_text(action.frame.decode())
-            conn.written(action, started, clock(), wall_ms())
-        elif isinstance(action, Wait):
-            await conn.wait(action.seconds)
-        else:
-            if action.final is not None:
-                conn.writing_since = started = clock()
-                await send_text(action.final.decode())
-                conn.metrics.sent_bytes += len(action.final)
-                conn.metrics.frames_sent += 1
-                conn.metrics.messages_sent[action.final_type] += 1
-            conn.metrics.closes[action.code.label] += 1
-            await close(int(action.code), action.reason)
-            conn.mark_closed()
-            return

@@ -44,6 +44,7 @@ from push.errors import CursorError
 from push.metrics import PushMetrics
 from push.recent import Event, RecentBuffers, StreamKey
 from push.records import ClientEvent, EntityEvent
+from push.writer import Writer
 
 Abort = Callable[[], None]
 States = dict[str, tuple[int, bytes]]  # entity_id -> (version, EntityState JSON)
@@ -70,6 +71,9 @@ class Hub:
         self.cursor = cursors.encode(self.positions)
         self.started = False
         self._drained: asyncio.Future[None] | None = None
+        self._writers: dict[Connection, Writer] = {}
+        self._ready: list[Writer] = []
+        self._pass_scheduled = False
 
     def start(self, positions: Mapping[int, int]) -> None:
         """The source starts consuming ``entities`` at ``positions`` (partition -> offset)."""
@@ -80,8 +84,12 @@ class Hub:
 
     # -- connections and subscriptions -----------------------------------------------
 
-    def add(self, conn: Connection, abort: Abort) -> None:
+    def add(self, conn: Connection, abort: Abort, writer: Writer | None = None) -> None:
+        """Register a connection; with its ``writer``, the hub flushes it eagerly."""
         self.connections[conn] = abort
+        if writer is not None:
+            self._writers[conn] = writer
+            conn.on_ready = self._on_ready
         if conn.client_id is not None:
             self._clients.setdefault((conn.tenant, conn.client_id), set()).add(conn)
         self.metrics.connections = len(self.connections)
@@ -89,6 +97,8 @@ class Hub:
     def remove(self, conn: Connection) -> None:
         if self.connections.pop(conn, None) is None:
             return
+        self._writers.pop(conn, None)
+        conn.on_ready = None
         for collection in list(conn.subscriptions):
             self.unsubscribe(conn, collection)
         if conn.client_id is not None:
@@ -160,6 +170,25 @@ class Hub:
         for conn in targets:
             if conn.user_id == ev.user_id:
                 conn.offer(item)
+
+    def _on_ready(self, conn: Connection) -> None:
+        """``conn`` got a message while its writer idles: flush it in the next pass."""
+        writer = self._writers.get(conn)
+        if writer is None:
+            conn.wake()
+            return
+        self._ready.append(writer)
+        if not self._pass_scheduled:
+            self._pass_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_pass)
+
+    def _flush_pass(self) -> None:
+        """One pass of eager writes over the ready connections (see :mod:`push.writer`);
+        runs after the current dispatch so its messages share frames."""
+        ready, self._ready = self._ready, []
+        self._pass_scheduled = False
+        for writer in ready:
+            writer.flush_now()
 
     # -- answering subscribe ---------------------------------------------------------
 

@@ -26,13 +26,23 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS: Final = (
+    0.0001,
+    0.00025,
     0.0005,
+    0.00075,
     0.001,
-    0.0025,
+    0.0015,
+    0.002,
+    0.003,
+    0.004,
     0.005,
+    0.0075,
     0.01,
-    0.025,
+    0.015,
+    0.02,
+    0.03,
     0.05,
+    0.075,
     0.1,
     0.25,
     0.5,
@@ -41,6 +51,7 @@ LATENCY_BUCKETS: Final = (
     5.0,
     10.0,
 )
+"""Fine below 10 ms, where the send-path SLO is, so histogram_quantile stays precise."""
 
 
 class FastHistogram:

@@ -26,24 +26,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import orjson
 from pydantic import ValidationError
+from starlette.types import Message, Send
 from starlette.websockets import WebSocket
 
 from push import frames
 from push.close_codes import CloseCode, error_code
 from push.conflation import Item, Kind
-from push.connection import Connection, Limits, run_writer
+from push.connection import Connection, Limits
 from push.errors import SnapshotUnavailableError
 from push.hub import Hub
 from push.metrics import PushMetrics
 from push.settings import PushSettings
 from push.snapshot import SnapshotReader
+from push.writer import Writer, run_writer
 from schemas.auth import AuthError, verify_token
 from schemas.generated.push_schema import SubscribeMessage, UnsubscribeMessage
 from schemas.hlc import HlcClock
@@ -92,8 +94,9 @@ def bearer_token(websocket: WebSocket) -> tuple[str, str | None]:
     return "", None
 
 
-async def serve(websocket: WebSocket, deps: Deps) -> None:
-    """Run one session from handshake to close."""
+async def serve(websocket: WebSocket, deps: Deps, send: Send) -> None:
+    """Run one session from handshake to close; ``send`` is the server's ASGI send, used
+    directly for the fanout frames."""
     m = deps.metrics
     if not origin_allowed(
         websocket.headers.get("origin"),
@@ -149,7 +152,7 @@ async def serve(websocket: WebSocket, deps: Deps) -> None:
         metrics=m,
         now=now,
     )
-    await _run(websocket, conn, deps)
+    await _run(websocket, conn, deps, send)
 
 
 async def _reject(
@@ -162,27 +165,30 @@ async def _reject(
         await websocket.close(code=int(code), reason=code.label)
 
 
-async def _run(websocket: WebSocket, conn: Connection, deps: Deps) -> None:
+async def _run(websocket: WebSocket, conn: Connection, deps: Deps, send: Send) -> None:
     hub, m = deps.hub, deps.metrics
     hello = frames.hello(deps.settings.app_version, deps.hlc.now().format(), deps.hello_limits)
     conn.offer(Item(Kind.CONTROL, "hello", hello, deps.clock()))
 
-    async def send_text(text: str) -> None:
-        await websocket.send({"type": "websocket.send", "text": text})
+    def send_text(text: str) -> Coroutine[Any, Any, None]:
+        message: Message = {"type": "websocket.send", "text": text}
+        sent = send(message)
+        if isinstance(sent, Coroutine):  # uvicorn's send is a coroutine: drive it directly
+            return sent
+        return _awaiting(sent)
 
     async def close(code: int, reason: str) -> None:
         await websocket.close(code=code, reason=reason)
 
-    writer = asyncio.create_task(
-        _quietly(run_writer(conn, send_text, close, deps.clock, deps.wall_ms))
-    )
+    socket_writer = Writer(conn, send_text, close, deps.clock, deps.wall_ms)
+    writer = asyncio.create_task(_quietly(run_writer(socket_writer)))
     reader = asyncio.create_task(_quietly(_read(websocket, conn, deps)))
 
     def abort() -> None:
         writer.cancel()
         reader.cancel()
 
-    hub.add(conn, abort)
+    hub.add(conn, abort, socket_writer)
     m.connections_opened += 1
     try:
         await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
@@ -196,6 +202,10 @@ async def _run(websocket: WebSocket, conn: Connection, deps: Deps) -> None:
         hub.remove(conn)
         abort()
         await asyncio.gather(reader, writer, return_exceptions=True)
+
+
+async def _awaiting(awaitable: Awaitable[None]) -> None:
+    await awaitable
 
 
 async def _quietly(coro: Any) -> None:

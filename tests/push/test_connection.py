@@ -11,8 +11,9 @@ import pytest
 from push import frames
 from push.close_codes import CloseCode
 from push.conflation import Item, Kind
-from push.connection import Close, Connection, Flush, Limits, Wait, run_writer
+from push.connection import Close, Connection, Flush, Limits, Wait
 from push.metrics import PushMetrics
+from push.writer import Writer, run_writer
 from schemas.generated.push_schema import BatchMessage, DisconnectNoticeMessage
 from schemas.messages import SERVER_MESSAGE
 from tests.push.records import state
@@ -237,7 +238,8 @@ async def test_run_writer_sends_frames_then_the_close() -> None:
         closed.append((code, reason))
 
     conn.offer(entity("e1", 1, 0.0))
-    await asyncio.wait_for(run_writer(conn, send_text, close, lambda: 0.0, lambda: 0.0), 5)
+    writer = Writer(conn, send_text, close, lambda: 0.0, lambda: 0.0)
+    await asyncio.wait_for(run_writer(writer), 5)
     assert [orjson.loads(s)["type"] for s in sent] == ["entity"]
     assert closed == [(4001, "idle_timeout")]
     assert m.closes["idle_timeout"] == 1

@@ -1,0 +1,557 @@
+"""Push fanout throughput and send-path latency, beside a raw websockets broadcast() baseline.
+
+Both servers run as child processes on uvloop; one client process holds ``--connections``
+WebSockets (a minimal asyncio client that counts messages without parsing JSON). With
+``BENCH_PIN=1`` the server is pinned to core 0 and the client to core 1 (only useful on
+an otherwise idle machine: pinned next to other work, a process gets less than a core).
+Push snapshots need Redis: ``SYNCPIPE_REDIS_URL`` if set, else a ``redis-server`` child.
+Each server generates small entity messages (~250 bytes, an EntityState with
+``received_at_ms`` stamped at generation) at an offered rate, fanned out to every
+connection:
+
+* **baseline**: ``websockets`` ``broadcast()`` of each message (one frame per message per
+  connection), the minimal raw server;
+* **push**: the real push app (``push.app.create_app``, uvicorn with websockets-sansio)
+  with a synthetic source calling the hub exactly as the Kafka source does; per-connection
+  byte limits, conflation, metrics on (the limit, 10 MB/s, is not the bottleneck here).
+
+The offered rate is stepped up; each step runs ``--seconds`` and the client reports
+messages delivered per second. "max" is the best delivered rate of a step. Then push runs
+at half its max rate and its send-path latency is read from its own histograms:
+``end_to_end`` (generation stamp -> socket write done; the stamp is integer ms, so values
+are up to 1 ms high) and ``queue_wait`` (enqueue -> write start, sub-ms exact).
+
+Usage: ``uv run python perf/bench_push.py [--connections N] [--seconds S]``.
+Targets: push >= 80 % of the baseline's throughput; send-path p99 <= 10 ms at half max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TENANT, COLLECTION = "bench", "items"
+RATES = (
+    20,
+    50,
+    100,
+    150,
+    200,
+    300,
+    400,
+    500,
+    700,
+)  # messages/s generated, each to every connection
+THROUGHPUT_TARGET = 0.8
+SEND_P99_TARGET_MS = 10.0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pin(core: int) -> None:
+    if os.environ.get("BENCH_PIN") and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {core})
+
+
+def message_json(n: int, cursor: str) -> bytes:
+    import orjson
+
+    now = int(time.time() * 1000)
+    op = f"op-{n}"
+    state = {
+        "tenant": TENANT,
+        "collection": COLLECTION,
+        "entity_id": f"e{n % 10_000}",
+        "version": n + 1,
+        "fields": {
+            "title": {
+                "value": f"item {n}",
+                "hlc": f"{now:015d}-0000-bench",
+                "client_id": "bench",
+                "op_id": op,
+            }
+        },
+        "deleted_hlc": None,
+        "deleted_by": None,
+        "deleted_op_id": None,
+        "deleted": False,
+        "last_op_id": op,
+        "received_at_ms": now,
+    }
+    return orjson.dumps(state)
+
+
+class Rate:
+    """Offered rate control shared with the stdin command reader."""
+
+    def __init__(self) -> None:
+        self.per_s = 0.0
+
+
+async def read_commands(rate: Rate) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        parts = line.decode().split()
+        if parts and parts[0] == "rate":
+            rate.per_s = float(parts[1])
+
+
+async def generate(rate: Rate, emit: Any) -> None:
+    """Call ``emit(n)`` ``rate.per_s`` times per second, in 2 ms ticks (catching up)."""
+    n, t0, current = 0, time.monotonic(), 0.0
+    base = 0
+    while True:
+        await asyncio.sleep(0.002)
+        if rate.per_s != current:
+            current, t0, base = rate.per_s, time.monotonic(), n
+        due = base + int((time.monotonic() - t0) * current)
+        while n < due:
+            emit(n)
+            n += 1
+
+
+# -- servers (child processes) ----------------------------------------------------------
+
+
+def serve_baseline(port: int) -> None:
+    import uvloop
+    from websockets.asyncio.server import broadcast, serve
+
+    from push import frames
+
+    pin(0)
+    clients: set[Any] = set()
+    rate = Rate()
+
+    async def handler(ws: Any) -> None:
+        clients.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            clients.discard(ws)
+
+    def emit(n: int) -> None:
+        broadcast(clients, frames.entity(message_json(n, ""), f"v1:0={n + 1}").decode())
+
+    async def main() -> None:
+        async with serve(
+            handler, "127.0.0.1", port, compression=None, ping_interval=None, max_queue=None
+        ):
+            await asyncio.gather(read_commands(rate), generate(rate, emit))
+
+    uvloop.run(main())
+
+
+def serve_push(port: int) -> None:
+    import uvicorn
+
+    from push.app import create_app, tune_gc, uvicorn_config
+    from push.hub import Hub
+    from push.metrics import PushMetrics
+    from push.records import EntityEvent
+    from push.settings import PushSettings
+    from schemas.settings import SharedSettings
+
+    pin(0)
+    rate = Rate()
+
+    class BenchSource:
+        """The Kafka source's calls into the hub, without Kafka: one partition."""
+
+        ready = True
+
+        def __init__(self, hub: Hub, metrics: PushMetrics) -> None:
+            self.hub = hub
+
+        async def run(self) -> None:
+            self.hub.start({0: 0})
+
+            def emit(n: int) -> None:
+                raw = message_json(n, "")
+                eid = f"e{n % 10_000}"
+                ev = EntityEvent(
+                    TENANT, COLLECTION, eid, f"{TENANT}/{COLLECTION}/{eid}", n + 1,
+                    int(time.time() * 1000), raw,
+                )  # fmt: skip
+                self.hub.entity(0, n, ev)
+
+            await asyncio.gather(read_commands(rate), generate(rate, emit))
+
+    settings = PushSettings(
+        host="127.0.0.1",
+        port=port,
+        max_bps=10_000_000,
+        burst_bytes=1_000_000,
+        max_connections=100_000,
+        idle_timeout_s=3600,
+        max_client_messages_per_s=1000,
+    )
+    shared = SharedSettings(redis_url=os.environ.get("SYNCPIPE_REDIS_URL", "redis://127.0.0.1:1/0"))
+    app = create_app(settings, shared, source_factory=BenchSource)
+    config = uvicorn_config(app, settings)
+    config.log_level = "warning"
+    config.ws_ping_interval = None
+    if not os.environ.get("BENCH_DEFAULT_GC"):
+        tune_gc()
+    uvicorn.Server(config).run()
+
+
+# -- client (child process) -------------------------------------------------------------
+
+ENTITY = b'"type":"entity"'
+STAMP = re.compile(rb'"received_at_ms":(\d+)')
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.messages = 0
+        self.frames = 0
+        self.bytes = 0
+        self.latencies: list[float] = []
+
+
+class WsClient(asyncio.Protocol):
+    """Just enough of RFC 6455 to read unmasked server text frames and count messages."""
+
+    def __init__(self, path: str, counter: Counter, subscribe: bytes | None) -> None:
+        self.path, self.counter, self.subscribe = path, counter, subscribe
+        self.buf = bytearray()
+        self.upgraded = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = (
+            f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        transport.write(req.encode())  # type: ignore[attr-defined]
+
+    def send_text(self, payload: bytes) -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        assert len(payload) < 126
+        assert self.transport is not None
+        self.transport.write(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.upgraded.done():
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.buf.startswith(b"HTTP/1.1 101"):
+                self.upgraded.set_exception(RuntimeError(bytes(self.buf[:200]).decode()))
+                return
+            del self.buf[: end + 4]
+            self.upgraded.set_result(None)
+            if self.subscribe:
+                self.send_text(self.subscribe)
+        buf, pos, c = self.buf, 0, self.counter
+        while len(buf) - pos >= 2:
+            opcode, n = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
+            hdr = 2
+            if n == 126:
+                if len(buf) - pos < 4:
+                    break
+                n, hdr = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif n == 127:
+                if len(buf) - pos < 10:
+                    break
+                n, hdr = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            if len(buf) - pos < hdr + n:
+                break
+            if opcode == 1:
+                payload = bytes(buf[pos + hdr : pos + hdr + n])
+                c.messages += payload.count(ENTITY)
+                c.frames += 1
+                c.bytes += n
+                if c.frames % 50 == 0:
+                    now = time.time() * 1000
+                    c.latencies.extend(now - int(s) for s in STAMP.findall(payload))
+            pos += hdr + n
+        del buf[:pos]
+
+
+def run_client(port: int, connections: int, push: bool) -> None:
+    import uvloop
+
+    pin(1)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        counter = Counter()
+        path = "/v1/ws"
+        sub = None
+        if push:
+            from schemas.auth import mint_token
+            from schemas.settings import SharedSettings
+
+            token = mint_token(SharedSettings(), tenant=TENANT, user_id="bench")
+            path += f"?token={token}"
+            sub = json.dumps({"type": "subscribe", "collection": COLLECTION}).encode()
+        protos = []
+        for i in range(connections):
+            _, proto = await loop.create_connection(
+                lambda: WsClient(path, counter, sub), "127.0.0.1", port
+            )
+            protos.append(proto)
+            if i % 100 == 99:
+                await asyncio.sleep(0)
+        await asyncio.gather(*(p.upgraded for p in protos))
+        print(json.dumps({"ready": connections}), flush=True)
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            seconds = float(line.split()[1])
+            m0, f0, b0 = counter.messages, counter.frames, counter.bytes
+            counter.latencies.clear()
+            t0 = time.monotonic()
+            await asyncio.sleep(seconds)
+            dt = time.monotonic() - t0
+            lat = sorted(counter.latencies)
+            p99 = lat[int(0.99 * (len(lat) - 1))] if lat else 0.0
+            print(
+                json.dumps(
+                    {
+                        "messages_per_s": (counter.messages - m0) / dt,
+                        "frames_per_s": (counter.frames - f0) / dt,
+                        "bytes_per_s": (counter.bytes - b0) / dt,
+                        "client_p99_ms": p99,
+                    }
+                ),
+                flush=True,
+            )
+
+    uvloop.run(main())
+
+
+# -- orchestration -----------------------------------------------------------------------
+
+
+class Child:
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, *args],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def read_json(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"child {self.proc.args} exited with {self.proc.poll()}")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def cpu_s(self) -> float:
+        import psutil
+
+        t = psutil.Process(self.proc.pid).cpu_times()
+        return float(t.user + t.system)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wait_listening(port: int, child: Child) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if child.proc.poll() is not None:
+            raise SystemExit("server exited")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("server did not listen")
+
+
+def metrics(port: int) -> str:
+    import httpx
+
+    return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+
+
+def histogram(text: str, name: str) -> list[tuple[float, float]]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith(f"{name}_bucket{{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    return out
+
+
+def quantile(
+    before: list[tuple[float, float]], after: list[tuple[float, float]], q: float
+) -> float:
+    """histogram_quantile over the difference of two scrapes (linear within a bucket)."""
+    buckets = [(le, a - b) for (le, a), (_, b) in zip(after, before, strict=True)]
+    total = buckets[-1][1]
+    if total <= 0:
+        return 0.0
+    rank, prev_le, prev_n = q * total, 0.0, 0.0
+    for le, n in buckets:
+        if n >= rank:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * (rank - prev_n) / max(n - prev_n, 1e-9)
+        prev_le, prev_n = le, n
+    return prev_le
+
+
+def measure(
+    kind: str, connections: int, seconds: float, rates: tuple[float, ...]
+) -> tuple[float, Child, Child, int]:
+    """Step the offered rate; return the best delivered msgs/s (children left running)."""
+    port = free_port()
+    server = Child([f"--serve-{kind}", str(port)])
+    wait_listening(port, server)
+    client = Child(["--client", str(port), str(connections), "1" if kind == "push" else "0"])
+    client.read_json()
+    best = 0.0
+    for r in rates:
+        server.send(f"rate {r}")
+        time.sleep(1.0)  # settle at the new rate
+        c0, k0 = server.cpu_s(), client.cpu_s()
+        client.send(f"measure {seconds}")
+        res = client.read_json()
+        cpu = (server.cpu_s() - c0) / seconds
+        client_cpu = (client.cpu_s() - k0) / seconds
+        offered = r * connections
+        delivered = res["messages_per_s"]
+        print(
+            f"  {kind:8} offered {offered:>9,.0f}/s  delivered {delivered:>9,.0f}/s  "
+            f"frames {res['frames_per_s']:>8,.0f}/s  "
+            f"cpu server {cpu:4.2f} client {client_cpu:4.2f}  "
+            f"client-observed p99 {res['client_p99_ms']:6.1f} ms",
+            flush=True,
+        )
+        best = max(best, delivered)
+        if delivered < 0.9 * offered:
+            break
+    server.send("rate 0")
+    return best, server, client, port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-push", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--client", nargs=3, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_baseline:
+        return serve_baseline(args.serve_baseline)
+    if args.serve_push:
+        return serve_push(args.serve_push)
+    if args.client:
+        port, n, push = args.client
+        return run_client(port, n, bool(push))
+
+    redis = None
+    if "SYNCPIPE_REDIS_URL" not in os.environ:
+        import tempfile
+
+        from syncpipe.redis_server import ping, redis_argv
+
+        redis_port = free_port()
+        work = Path(tempfile.mkdtemp(prefix="bench-push-"))
+        redis = subprocess.Popen(
+            redis_argv(redis_port, work, persist=False),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not ping(redis_port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.environ["SYNCPIPE_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    try:
+        run(args.connections, args.seconds)
+    finally:
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
+
+
+def run(n: int, seconds: float) -> None:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"push fanout bench: {n} connections, {os.cpu_count()} cores, load avg {load:.1f}")
+    base, server, client, _ = measure("baseline", n, seconds, RATES)
+    client.stop()
+    server.stop()
+    push, server, client, port = measure("push", n, seconds, RATES)
+    print(f"baseline (websockets broadcast, uvloop): {base:,.0f} msgs/s delivered")
+    ratio = push / base if base else 0.0
+    print(f"push (limits, conflation, metrics on):   {push:,.0f} msgs/s delivered = {ratio:.0%}")
+    p99_at_half = float("nan")
+    for frac in (0.1, 0.25, 0.5):
+        per_conn = push * frac / n
+        server.send(f"rate {per_conn}")
+        time.sleep(1.0)
+        before = metrics(port)
+        client.send(f"measure {seconds}")
+        res = client.read_json()
+        after = metrics(port)
+        e2e = [histogram(t, "syncpipe_push_end_to_end_seconds") for t in (before, after)]
+        qw = [histogram(t, "syncpipe_push_queue_wait_seconds") for t in (before, after)]
+        p50, p99 = (1000 * quantile(*e2e, q) for q in (0.5, 0.99))
+        q50, q99 = (1000 * quantile(*qw, q) for q in (0.5, 0.99))
+        if frac == 0.5:
+            p99_at_half = p99
+        print(
+            f"  push at {frac:.0%} of max ({per_conn * n:>9,.0f} msgs/s, delivered "
+            f"{res['messages_per_s']:>9,.0f}/s, {res['frames_per_s']:>7,.0f} frames/s): send path "
+            f"p50 {p50:6.2f} ms p99 {p99:6.2f} ms; queue wait p50 {q50:6.2f} p99 {q99:6.2f} ms"
+        )
+    client.stop()
+    server.stop()
+    print("(send path = end_to_end histogram, generation stamp in integer ms -> write done)")
+    ok_tp = ratio >= THROUGHPUT_TARGET
+    ok_lat = p99_at_half <= SEND_P99_TARGET_MS
+    print(
+        f"targets: throughput >= {THROUGHPUT_TARGET:.0%} of baseline: "
+        f"{'met' if ok_tp else 'MISSED'}; "
+        f"send-path p99 <= {SEND_P99_TARGET_MS:.0f} ms at half max: {'met' if ok_lat else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

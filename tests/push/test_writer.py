@@ -1,0 +1,101 @@
+"""push/writer.py: eager flush passes by the hub, hand-over of blocked sends to the task."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import orjson
+
+from push.close_codes import CloseCode
+from push.connection import Connection
+from push.hub import Hub
+from push.records import EntityEvent, decode_entity
+from push.writer import Writer, run_writer
+from tests.push.records import entity_key, state
+from tests.push.test_connection import LIMITS
+from tests.push.test_hub import make_hub, subscribe_fresh
+
+
+async def until_idle(*writers: Writer) -> None:
+    for _ in range(100):
+        if all(w.conn.idle for w in writers):
+            return
+        await asyncio.sleep(0)  # a loop turn, not a timed wait
+    raise AssertionError("writer tasks never went idle")
+
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+        self.closed: list[int] = []
+        self.gate: asyncio.Event | None = None  # set: sends block until it opens
+
+    async def send_text(self, text: str) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.sent.append(orjson.loads(text))
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed.append(code)
+
+
+def connect(hub: Hub, sock: FakeSocket) -> tuple[Writer, asyncio.Task[None]]:
+    limits = replace(LIMITS, max_bps=1_000_000, burst_bytes=1_000_000)
+    conn = Connection(
+        tenant="acme", user_id="alice", client_id="dev-1", limits=limits, metrics=hub.metrics, now=0
+    )
+    writer = Writer(conn, sock.send_text, sock.close, lambda: 0.0, lambda: 0.0)
+    hub.add(conn, lambda: None, writer)
+    return writer, asyncio.create_task(run_writer(writer))
+
+
+async def test_hub_pass_writes_for_idle_writers_one_batch_each() -> None:
+    hub = make_hub()
+    socks = [FakeSocket() for _ in range(3)]
+    writers = [connect(hub, s) for s in socks]
+    await until_idle(*(w for w, _ in writers))
+    for w, _ in writers:
+        subscribe_fresh(hub, w.conn)
+    for i in range(4):
+        hub.entity(0, 100 + i, _event(f"e{i}"))
+    await asyncio.sleep(0)  # the pass scheduled by the dispatch runs
+    for sock in socks:
+        assert len(sock.sent) == 1
+        assert sock.sent[0]["type"] == "batch"
+        assert len(sock.sent[0]["messages"]) == 4  # type: ignore[arg-type]
+    assert hub.metrics.frames_sent == 3
+    assert all(w.conn.idle for w, _ in writers)  # the tasks never had to run
+    for _, task in writers:
+        task.cancel()
+
+
+async def test_blocked_send_is_finished_by_the_writer_task_and_others_are_not_delayed() -> None:
+    hub = make_hub()
+    slow, fast = FakeSocket(), FakeSocket()
+    (ws, ts), (wf, tf) = connect(hub, slow), connect(hub, fast)
+    await until_idle(ws, wf)
+    subscribe_fresh(hub, ws.conn)
+    subscribe_fresh(hub, wf.conn)
+    slow.gate = asyncio.Event()
+    hub.entity(0, 100, _event("e1"))
+    await asyncio.sleep(0)
+    assert len(fast.sent) == 1  # written in the pass
+    assert slow.sent == []
+    assert ws.pending is not None  # handed to the slow connection's task
+    hub.entity(0, 101, _event("e2"))
+    await asyncio.sleep(0)
+    assert len(fast.sent) == 2
+    slow.gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert [m["type"] for m in slow.sent] == ["entity", "entity"]
+    assert hub.metrics.messages_sent["entity"] == 4
+    ws.conn.request_close(CloseCode.IDLE_TIMEOUT, "idle_timeout", 0.0)
+    await asyncio.wait_for(ts, 5)
+    assert slow.closed == [4001]
+    tf.cancel()
+
+
+def _event(eid: str) -> EntityEvent:
+    return decode_entity(entity_key(eid), state(eid))
