@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import dataclasses
 import logging
 import os
 import time
@@ -91,16 +90,26 @@ class PartitionLog:
             if self.config.log_append_time:
                 set_log_append_time(buf, now_ms)
             set_base_offset(buf, self.log_end_offset)
-            h = dataclasses.replace(
-                h,
-                base_offset=self.log_end_offset,
-                max_timestamp=now_ms if self.config.log_append_time else h.max_timestamp,
+            h = BatchHeader(
+                self.log_end_offset,
+                h.batch_length,
+                0,
+                h.magic,
+                h.crc,
+                h.attributes,
+                h.last_offset_delta,
+                h.base_timestamp,
+                now_ms if self.config.log_append_time else h.max_timestamp,
+                h.producer_id,
+                h.producer_epoch,
+                h.base_sequence,
+                h.record_count,
             )
             self._maybe_roll(len(buf))
             self.active.append(buf, h)
             self.producers.update(h)
             self.log_end_offset = h.last_offset + 1
-        self._mark_dirty()
+        self._mark_dirty(sum(len(buf) for buf, _ in batches))
         return AppendResult(
             base_offset=first, log_append_time=now_ms if self.config.log_append_time else -1
         )
@@ -124,7 +133,7 @@ class PartitionLog:
             extra={"topic": self.topic, "partition": self.index, "offset": self.log_end_offset},
         )
 
-    def _mark_dirty(self) -> None:
+    def _mark_dirty(self, nbytes: int) -> None:
         end = self.log_end_offset
 
         def durable() -> None:
@@ -132,7 +141,7 @@ class PartitionLog:
                 self.high_watermark = end
                 self.wake()
 
-        self.flusher.mark(self, self.active.fd, durable)
+        self.flusher.mark(self, self.active.fd, durable, nbytes)
 
     # --- read ---------------------------------------------------------------------
 
