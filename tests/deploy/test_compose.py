@@ -253,3 +253,15 @@ def test_grafana_mounts_the_provisioning_and_dashboards(services: dict[str, Any]
     prom = services["prometheus"]
     assert "./deploy/prometheus:/etc/prometheus:ro" in prom["volumes"]
     assert "--config.file=/etc/prometheus/prometheus.yml" in prom["command"]
+
+
+def test_readme_explains_running_on_real_kafka(services: dict[str, Any]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = readme.index("## Running on real Kafka"), readme.index("## Configuration")
+    assert start < end, "the section comes before the generated configuration table"
+    section = readme[start:end]
+    for needed in ("SYNCPIPE_JWT_SECRET", "GRAFANA_ADMIN_PASSWORD", "SYNCPIPE_KAFKA_BOOTSTRAP"):
+        assert needed in section
+    host_ports = {port for s in services.values() for port in published(s).values()}
+    for port in re.findall(r"localhost:(\d+)", section):
+        assert int(port) in host_ports, f"README: localhost:{port} is not published"
