@@ -47,7 +47,7 @@ def _collect(
         res: list[tuple[int, int, PartitionLog | None, bytes]] = []
         for index, offset, part_max in parts:
             part = cluster.partition(name, index)
-            if part is None:
+            if part is None or part.closed:
                 res.append((index, errors.UNKNOWN_TOPIC_OR_PARTITION, None, b""))
                 any_error = True
                 continue

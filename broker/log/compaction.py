@@ -125,6 +125,7 @@ def swap(part: PartitionLog, cleaned: list[Cleaned]) -> int:
         for pos, h in fresh.batches():
             fresh.note_batch(h, pos)
         fresh.next_offset = max(fresh.next_offset, c.segment.next_offset)
+        fresh.write_indexes()
         part.segments[i] = fresh
         reclaimed += c.bytes_before - c.bytes_after
     if cleaned:

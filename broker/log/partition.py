@@ -29,7 +29,7 @@ from broker.codec.records import (
 )
 from broker.log.config import LogConfig
 from broker.log.flush import Flusher
-from broker.log.recovery import recover
+from broker.log.recovery import PRODUCERS_SUFFIX, recover, snapshot_path
 from broker.log.segment import Segment
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,15 @@ class PartitionLog:
             self.roll()
 
     def roll(self) -> None:
+        """Close the active segment (persisting its indexes and a producer-state snapshot
+        for recovery) and start a new one at the log end offset."""
+        self.active.write_indexes()
+        snap = snapshot_path(self.dir, self.log_end_offset)
+        tmp = snap.with_name(snap.name + ".tmp")
+        tmp.write_bytes(self.producers.snapshot())
+        os.replace(tmp, snap)
+        for old in sorted(self.dir.glob(f"*{PRODUCERS_SUFFIX}"))[:-2]:
+            old.unlink(missing_ok=True)
         self.segments.append(
             Segment.create(self.dir, self.log_end_offset, self.config.index_interval_bytes)
         )
@@ -199,8 +208,7 @@ class PartitionLog:
             if seg is self.active:
                 continue
             self.segments.remove(seg)
-            seg.close()
-            seg.path.unlink(missing_ok=True)
+            seg.delete_files()
         self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
 
     def close(self) -> None:

@@ -3,13 +3,16 @@
 Per producer id we keep the epoch and the last five batches' sequence ranges (a producer
 has at most five in flight, as in Kafka). The state is rebuilt from the batch headers in
 the log on start-up, so a producer retrying across a broker restart does not write
-duplicates.
+duplicates. A snapshot taken at each segment roll lets recovery start from the tail
+segments instead of re-reading every header of the log.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+
+import orjson
 
 from broker import errors
 from broker.codec.records import NO_PRODUCER_ID, BatchHeader
@@ -74,6 +77,24 @@ class ProducerStates:
             entry = _Entry(h.producer_epoch)
             self._by_id[h.producer_id] = entry
         entry.recent.append((h.base_sequence, h.last_sequence, h.base_offset))
+
+    def snapshot(self) -> bytes:
+        """The whole state as JSON (written beside a segment when it is rolled)."""
+        return orjson.dumps({str(pid): [e.epoch, list(e.recent)] for pid, e in self._by_id.items()})
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> ProducerStates:
+        """Inverse of :meth:`snapshot`; ValueError if the data is not a snapshot."""
+        states = cls()
+        try:
+            doc = orjson.loads(data)
+            for pid, (epoch, recent) in doc.items():
+                entry = _Entry(int(epoch))
+                entry.recent.extend((int(a), int(b), int(c)) for a, b, c in recent)
+                states._by_id[int(pid)] = entry
+        except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"bad producer snapshot: {exc}") from exc
+        return states
 
     def max_producer_id(self) -> int:
         return max(self._by_id, default=-1)

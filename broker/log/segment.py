@@ -3,14 +3,20 @@
 A segment is named by its base offset (``00000000000000000042.log``). Beside the bytes we
 keep two sparse in-memory indexes, one entry every ``index_interval_bytes``: offset ->
 file position (to start a fetch without scanning from the top) and max timestamp so far
--> offset (for ListOffsets by time and for retention). They are rebuilt from the batch
-headers on start-up, so they can never disagree with the data.
+-> offset (for ListOffsets by time and for retention).
+
+When a segment is closed (rolled) both indexes are written beside it
+(``.index``, ``.timeindex``), stamped with the segment's size; on start-up a closed
+segment whose index files match its size is loaded without reading the log. The tail
+segments, and any segment whose index is missing or stale, are rebuilt from the batch
+headers, so an index can never disagree with the data.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +24,9 @@ from pathlib import Path
 from broker.codec.records import HEADER_SIZE, LOG_OVERHEAD, BatchHeader, parse_header
 
 SUFFIX = ".log"
+INDEX_SUFFIXES = (".index", ".timeindex")
+_INDEX_HEAD = struct.Struct(">qqqi")  # segment size, next offset, max timestamp, entries
+_INDEX_ENTRY = struct.Struct(">qq")  # offset, position | timestamp, offset
 
 
 def segment_path(directory: Path, base_offset: int) -> Path:
@@ -53,6 +62,55 @@ class Segment:
         seg = cls(base, path, fd, index_interval, next_offset=base)
         seg.created_at = os.fstat(fd).st_mtime
         return seg
+
+    def index_paths(self) -> tuple[Path, Path]:
+        return self.path.with_suffix(INDEX_SUFFIXES[0]), self.path.with_suffix(INDEX_SUFFIXES[1])
+
+    def write_indexes(self) -> None:
+        """Persist both sparse indexes (closed segments only; best effort, not fsynced:
+        a missing or stale index is rebuilt from the log)."""
+        pairs = (
+            list(zip(self.idx_offsets, self.idx_positions, strict=True)),
+            list(zip(self.time_ts, self.time_offsets, strict=True)),
+        )
+        for path, rows in zip(self.index_paths(), pairs, strict=True):
+            head = _INDEX_HEAD.pack(self.size, self.next_offset, self.max_timestamp, len(rows))
+            body = b"".join(_INDEX_ENTRY.pack(a, b) for a, b in rows)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(head + body)
+            os.replace(tmp, path)
+
+    def load_indexes(self) -> bool:
+        """Load index files written for exactly this segment size; False if unusable."""
+        loaded: list[list[tuple[int, int]]] = []
+        meta: tuple[int, int, int, int] | None = None
+        for path in self.index_paths():
+            try:
+                raw = path.read_bytes()
+            except OSError:
+                return False
+            if len(raw) < _INDEX_HEAD.size:
+                return False
+            size, next_offset, max_ts, count = _INDEX_HEAD.unpack_from(raw)
+            if size != self.size or len(raw) != _INDEX_HEAD.size + count * _INDEX_ENTRY.size:
+                return False
+            if meta is not None and meta[:3] != (size, next_offset, max_ts):
+                return False
+            meta = (size, next_offset, max_ts, count)
+            loaded.append(list(_INDEX_ENTRY.iter_unpack(raw[_INDEX_HEAD.size :])))
+        assert meta is not None
+        self.next_offset, self.max_timestamp = meta[1], meta[2]
+        self.idx_offsets = [a for a, _ in loaded[0]]
+        self.idx_positions = [b for _, b in loaded[0]]
+        self.time_ts = [a for a, _ in loaded[1]]
+        self.time_offsets = [b for _, b in loaded[1]]
+        return True
+
+    def delete_files(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+        for path in self.index_paths():
+            path.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -121,3 +121,49 @@ async def test_idempotent_duplicates_and_gaps(tmp_path: Path) -> None:
 def test_bad_topic_config_is_rejected(tmp_path: Path, bad: dict[str, str]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         LogConfig.build(bad, BrokerSettings(data_dir=tmp_path))
+
+
+async def test_restart_loads_closed_segment_indexes_and_scans_only_the_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from broker.log import recovery
+
+    log = _log(tmp_path)
+    assert log.append([_batch(0, n=2, pid=7, seq=0)]).base_offset == 0
+    for i in range(1, 120):
+        log.append([_batch(i, size=100)])
+    assert len(log.segments) > 4
+    log.close()
+    scanned: list[int] = []
+    real_scan = recovery._scan
+
+    def spy(seg, check_crc, producers):  # type: ignore[no-untyped-def]
+        scanned.append(seg.base_offset)
+        return real_scan(seg, check_crc, producers)
+
+    monkeypatch.setattr(recovery, "_scan", spy)
+    reopened = _log(tmp_path)
+    assert scanned == [s.base_offset for s in reopened.segments[-2:]]
+    assert reopened.log_end_offset == 121
+    for offset in (0, 2, 50, 120):
+        _, data = reopened.read(offset, 1)
+        assert records.parse_header(data).last_offset >= offset
+    assert reopened.lookup_timestamp(1_000 + 60) == (1_060, 61)
+    retry = reopened.append([_batch(0, n=2, pid=7, seq=0)])
+    assert retry.base_offset == 0, "producer state came from the snapshot"
+
+
+async def test_stale_index_file_is_ignored_and_rebuilt(tmp_path: Path) -> None:
+    log = _log(tmp_path)
+    for i in range(120):
+        log.append([_batch(i, size=100)])
+    first = log.segments[0]
+    index_path = first.index_paths()[0]
+    log.close()
+    index_path.write_bytes(index_path.read_bytes()[:-3])  # torn index
+    reopened = _log(tmp_path)
+    assert reopened.log_end_offset == 120
+    _, data = reopened.read(3, 1)
+    assert records.parse_header(data).base_offset == 3
+    header, entry = 28, 16
+    assert (len(index_path.read_bytes()) - header) % entry == 0, "rewritten whole"
