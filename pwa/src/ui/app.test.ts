@@ -17,7 +17,7 @@ let transport: ScriptedTransport;
 let reload: ReturnType<typeof vi.fn>;
 let saveToken: ReturnType<typeof vi.fn>;
 
-async function mount(tokenSource: "config" | "dev" | "none" = "config") {
+async function mount(tokenSource: "config" | "dev" | "none" = "config", network = () => true) {
   const time = new ManualTime();
   transport = new ScriptedTransport();
   let n = 0;
@@ -33,6 +33,7 @@ async function mount(tokenSource: "config" | "dev" | "none" = "config") {
     random: seededRandom(1),
     timers: time,
     newId: () => `id-${++n}-abcdefgh`,
+    browserOnline: network,
   });
   reload = vi.fn();
   saveToken = vi.fn();
@@ -138,6 +139,25 @@ describe("the task app", () => {
     q("sync-now")!.click();
     await settle();
     await tick();
+    expect(q("sync-banner")!.hidden).toBe(true);
+  });
+
+  it("says offline changes wait for the network, with Sync now disabled until it is back", async () => {
+    let online = false;
+    await mount("config", () => online);
+    addTask("a");
+    await settle();
+    await tick();
+    expect(transport.calls).toHaveLength(0);
+    expect(q("sync-detail")!.textContent).toBe(
+      "You are offline: they will be sent when you are back online.",
+    );
+    expect(q<HTMLButtonElement>("sync-now")!.disabled).toBe(true);
+    online = true;
+    engine.setOnline(true);
+    await settle();
+    await tick();
+    expect(transport.calls).toHaveLength(1);
     expect(q("sync-banner")!.hidden).toBe(true);
   });
 

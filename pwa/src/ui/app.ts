@@ -55,6 +55,7 @@ export class App {
   private readonly syncBanner: HTMLDivElement;
   private readonly syncCount: HTMLSpanElement;
   private readonly syncDetail: HTMLSpanElement;
+  private readonly syncNow: HTMLButtonElement;
   private readonly versionBanner: HTMLDivElement;
   private readonly attention: HTMLElement;
   private readonly attentionList: HTMLUListElement;
@@ -87,6 +88,7 @@ export class App {
     this.syncDetail = h("span", { class: "detail", "data-testid": "sync-detail" });
     const syncNow = h("button", { type: "button", "data-testid": "sync-now" }, "Sync now");
     syncNow.addEventListener("click", () => void this.engine.syncNow());
+    this.syncNow = syncNow;
     this.syncBanner = h(
       "div",
       {
@@ -256,6 +258,8 @@ export class App {
     const detail = waitingDetail(status);
     setText(this.syncDetail, detail);
     show(this.syncDetail, detail !== "");
+    // Offline, nothing can be sent: the detail says so, and the button does not pretend.
+    this.syncNow.disabled = !status.network;
 
     show(this.attention, status.failed.length > 0);
     const key = status.failed.map((r) => `${r.op.op_id}:${r.updated_at}`).join("|");
