@@ -4,7 +4,7 @@
  * read where it listens from the environment (`E2E_*`, see {@link stackFromEnv}).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, createWriteStream, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,7 +61,8 @@ function exited(child: ChildProcess): boolean {
 
 /**
  * Start `uv run syncpipe dev` in `repoRoot` and resolve once it prints that it is up.
- * Its output goes to `logFile` (and into the error if it never comes up).
+ * Its output goes to `logFile` (and into the error if it never comes up); on stop, the
+ * components' logs are copied to `${logFile}.d/` before the data dir is removed.
  */
 export async function startStack(
   repoRoot: string,
@@ -109,6 +110,11 @@ export async function startStack(
       }
     }
     log.end();
+    const logs = join(dataDir, "data", "logs");
+    if (existsSync(logs)) {
+      rmSync(`${logFile}.d`, { recursive: true, force: true });
+      cpSync(logs, `${logFile}.d`, { recursive: true });
+    }
     rmSync(dataDir, { recursive: true, force: true });
   };
 
