@@ -7,6 +7,7 @@ everything passed in ``extra`` becomes a field of the JSON line.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any, TextIO
@@ -17,6 +18,25 @@ import orjson
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
 )
+
+
+# Bearer tokens in URLs (``?token=…``) or headers never reach a log line.
+_SECRET_RE = re.compile(r"(?i)(token=|bearer[ ,]+)[A-Za-z0-9._~+/=-]+")
+
+
+def redact(text: str) -> str:
+    return _SECRET_RE.sub(r"\1[redacted]", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces bearer tokens in the formatted message and its args."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
 
 
 def _context(record: logging.LogRecord) -> dict[str, Any]:
@@ -36,7 +56,7 @@ class JsonFormatter(logging.Formatter):
         doc.update(_context(record))
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(doc, default=str).decode()
+        return orjson.dumps(doc, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class TextFormatter(logging.Formatter):
@@ -62,6 +82,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     handler = logging.StreamHandler(out)
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

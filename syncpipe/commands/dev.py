@@ -202,11 +202,14 @@ def dev(
 
 
 def serve_pwa(
-    port: Annotated[int, typer.Option(help="Port to serve on (127.0.0.1).")],
+    port: Annotated[int, typer.Option(help="Port to serve on.")],
     api_base: Annotated[str, typer.Option(help="Base URL of ingest.")],
     ws_base: Annotated[str, typer.Option(help="Base URL of push (ws://...).")],
     token: Annotated[str | None, typer.Option(help="Token handed to the app, if any.")] = None,
     dist: Annotated[Path | None, typer.Option(help="Build output to serve.")] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 inside a container).")
+    ] = "127.0.0.1",
 ) -> None:
     """Serve the built PWA with its /config.js (used by `syncpipe dev`)."""
     import uvicorn
@@ -217,7 +220,7 @@ def serve_pwa(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
 
 
 def register(app: typer.Typer) -> None:
