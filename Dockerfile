@@ -46,7 +46,7 @@ COPY push/ push/
 RUN uv sync --frozen --no-dev
 
 COPY --from=pwa /src/pwa/dist /app/pwa/dist
-COPY deploy/docker/healthcheck.py deploy/docker/serve_pwa.py /app/deploy/docker/
+COPY deploy/docker/healthcheck.py /app/deploy/docker/
 
 # Non-root. The working directory is the only writable place (Faust keeps its
 # `<app id>-data` directory in the current directory).

@@ -6,7 +6,6 @@ import importlib.util
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -77,20 +76,3 @@ def test_healthcheck_fails_when_nothing_listens(capsys: pytest.CaptureFixture[st
 
 def test_healthcheck_without_urls_is_a_usage_error() -> None:
     assert load("healthcheck").main([]) == 2
-
-
-def test_serve_pwa_listens_on_all_interfaces_by_default() -> None:
-    args = load("serve_pwa").parse_args(
-        ["--api-base", "http://localhost:8080", "--ws-base", "ws://localhost:8081"]
-    )
-    assert args.host == "0.0.0.0"
-    assert args.port == 5173
-    assert args.dist == Path("/app/pwa/dist")
-
-
-def test_serve_pwa_without_a_build_says_so(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    argv = ["--api-base", "http://x", "--ws-base", "ws://x", "--dist", str(tmp_path)]
-    assert load("serve_pwa").main(argv) == 2
-    assert "build the PWA first" in capsys.readouterr().err
