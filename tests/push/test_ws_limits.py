@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.push.conftest import PushFactory
-from tests.push.helpers import PushServer, messages, subscribe, wait_for
+from tests.push.helpers import PushServer, messages, subscribe, until, wait_for
 from tests.push.records import state
 
 
@@ -120,3 +121,39 @@ async def test_ws_sustained_overload_notices_after_grace_then_closes_4000_and_re
     got = {e["entity_id"] for e in resumed["entities"]}
     missed = {f"e{i}" for i in range(n)} - {m["state"]["entity_id"] for m in delivered}
     assert missed <= got  # everything not delivered before the notice is replayed
+
+
+async def test_ws_stuck_client_is_dropped_after_grace_and_fast_client_unaffected(
+    push_factory: PushFactory,
+) -> None:
+    """A client that stops reading fills its socket; after overload_grace_s the server
+    gives up on it (its writer cannot even send the close, so it is abandoned after
+    close_timeout_s) and frees it, while a reading client receives everything."""
+    server = await push_factory(
+        overload_grace_s=0.5,
+        close_timeout_s=0.3,
+        sweep_interval_s=0.02,
+        max_bps=50_000_000,
+        burst_bytes=5_000_000,
+    )
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.settings.port))
+    stuck = await connect(server.url(), sock=sock, max_queue=1)
+    async with connect(server.url(), max_size=None) as fast:
+        await messages(fast)
+        await subscribe(fast)
+        await stuck.send('{"type":"subscribe","collection":"tasks"}')
+        await wait_for(lambda: server.metrics.subscriptions == 2, what="both subscribed")
+        got = 0
+        for i in range(120):  # ~7 MB: more than the stuck socket's buffers hold
+            server.publish(state(f"e{i}", 1, pad=60_000), f"e{i}")
+            for m in await messages(fast):
+                got += m["type"] == "entity"
+        while got < 120:
+            got += sum(m["type"] == "entity" for m in await messages(fast))
+        await wait_for(lambda: server.metrics.connections == 1, within=10, what="stuck dropped")
+        assert server.metrics.disconnect_notices["overload"] == 1
+        await fast.send('{"type":"ping"}')
+        _pong, _ = await until(fast, lambda m: m["type"] == "pong")
+    stuck.transport.abort()
