@@ -59,7 +59,12 @@ class Member:
     sync_fut: asyncio.Future[tuple[int, bytes]] | None = None
 
     def joining(self) -> bool:
-        return self.join_fut is not None and not self.join_fut.done()
+        """Has a JoinGroup parked for the current rebalance. One whose client vanished
+        (future cancelled) still counts, as in Kafka: the member is carried into the
+        next generation and then expires by session timeout, rather than holding the
+        whole group until the rebalance timeout."""
+        fut = self.join_fut
+        return fut is not None and (not fut.done() or fut.cancelled())
 
     def metadata(self, protocol: str) -> bytes:
         return next((m for name, m in self.protocols if name == protocol), b"")

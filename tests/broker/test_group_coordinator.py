@@ -158,3 +158,19 @@ async def test_offset_store_survives_reload_ignores_torn_line_and_expires(tmp_pa
     assert again.expire(0, live_groups=set()) == 2
     assert again.for_group("g") == {}
     again.close()
+
+
+async def test_member_whose_client_vanished_mid_join_does_not_stall_the_group(tmp_path) -> None:
+    async with _ticking(_coordinator(tmp_path)) as g:
+        a, b = await _member(g), await _member(g)
+        parked = asyncio.create_task(_join(g, b, rebalance=30_000))
+        await asyncio.sleep(0)
+        parked.cancel()  # b's connection closed while its JoinGroup waited
+        res = await asyncio.wait_for(_join(g, a, rebalance=30_000), 2)
+        assert res.error == errors.NONE
+        assert set(g.groups["g"].members) == {a, b}, "carried over, as Kafka does"
+        assert res.leader == b  # the first to join leads; it will never sync
+
+        async with asyncio.timeout(3):  # then b expires by session timeout
+            while b in g.groups["g"].members:  # noqa: ASYNC110 - polling coordinator state
+                await asyncio.sleep(0.02)
