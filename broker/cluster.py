@@ -9,6 +9,7 @@ On disk::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -150,7 +151,10 @@ class Cluster:
         doomed = self.trash_dir / f"{name}-{uuid.uuid4().hex}"
         os.replace(self.topics_dir / name, doomed)
         fsync_dir(self.topics_dir)
-        shutil.rmtree(doomed, ignore_errors=True)
+        try:  # the data is already unreachable; free the disk without blocking the loop
+            asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, doomed, True)
+        except RuntimeError:  # no loop (tests, tools): do it now
+            shutil.rmtree(doomed, ignore_errors=True)
         log.info("topic deleted", extra={"topic": name})
 
     def get_or_create(self, name: str, allow_create: bool) -> Topic | None:
