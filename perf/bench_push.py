@@ -43,17 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 TENANT, COLLECTION = "bench", "items"
-RATES = (
-    20,
-    50,
-    100,
-    150,
-    200,
-    300,
-    400,
-    500,
-    700,
-)  # messages/s generated, each to every connection
+# offered deliveries per second (messages generated per second x connections), stepped up
+RATES = (20_000, 50_000, 100_000, 150_000, 200_000, 300_000, 400_000, 500_000, 700_000, 1_000_000)
 THROUGHPUT_TARGET = 0.8
 SEND_P99_TARGET_MS = 10.0
 
@@ -446,7 +437,8 @@ def measure(
     client = Child(["--client", str(port), str(connections), "1" if kind == "push" else "0"])
     client.read_json()
     best = 0.0
-    for r in rates:
+    for total in rates:
+        r = total / connections
         server.send(f"rate {r}")
         time.sleep(1.0)  # settle at the new rate
         c0, k0 = server.cpu_s(), client.cpu_s()
