@@ -146,3 +146,42 @@ async def test_aiokafka_multi_partition_keys_land_consistently(broker_factory) -
     assert len({next(iter(s)) for s in parts.values()}) > 1
     msgs = await _consume(b.bootstrap, "multi", 200)
     assert len(msgs) == 200
+
+
+@pytest.mark.parametrize("policy", ["group", "always", "interval", "never"])
+async def test_every_fsync_policy_serves_produce_and_fetch(broker_factory, policy: str) -> None:
+    b = broker_factory(
+        env={"SYNCPIPE_BROKER_FSYNC": policy, "SYNCPIPE_BROKER_FSYNC_INTERVAL_MS": "50"}
+    )
+    p = AIOKafkaProducer(bootstrap_servers=b.bootstrap, acks="all")
+    await p.start()
+    try:
+        for i in range(50):
+            await p.send("pol", f"{policy}{i}".encode())
+        await p.flush()
+    finally:
+        await p.stop()
+    msgs = await _consume(b.bootstrap, "pol", 50)
+    assert [m.value for m in msgs] == [f"{policy}{i}".encode() for i in range(50)]
+
+
+async def test_log_append_time_topic_stamps_broker_time(broker) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic("stamped", 1, 1, topic_configs={"message.timestamp.type": "LogAppendTime"})]
+        )
+    finally:
+        await admin.close()
+    p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    await p.start()
+    before = int(time.time() * 1000)
+    try:
+        md = await p.send_and_wait("stamped", b"x", timestamp_ms=1_000)
+    finally:
+        await p.stop()
+    assert md.timestamp >= before, "the produce response carries the append time"
+    (msg,) = await _consume(broker.bootstrap, "stamped", 1)
+    assert msg.timestamp_type == 1
+    assert msg.timestamp >= before

@@ -162,3 +162,30 @@ def test_second_broker_on_same_data_dir_is_refused(broker) -> None:
     )
     assert res.returncode == 2
     assert "in use by another broker" in res.stderr
+
+
+def test_metrics_port_in_use_is_a_clear_startup_error(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "broker",
+                "--port",
+                str(free_port()),
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--metrics-port",
+                str(taken),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert res.returncode == 2
+    assert f"metrics port {taken}" in res.stderr
+    assert "Traceback" not in res.stderr
