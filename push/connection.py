@@ -1,12 +1,13 @@
 """One client connection's outbound side: the writer, which owns all the policy.
 
 The hub offers messages with :meth:`Connection.offer` (synchronous, never blocks, never
-awaits the client). The writer task, :func:`run_writer`, loops over
+awaits the client). The writer (:mod:`push.writer`: the hub's eager flush pass while the
+connection is idle, else the connection's own task) executes
 :meth:`Connection.next_action`, a pure decision made from the queue, the token bucket and
 an injected ``now``::
 
           offer()                 next_action(now)
-    hub ─────────► OutboundQueue ◄──────────────── writer task ──► socket
+    hub ─────────► OutboundQueue ◄──────────────── writer ──► socket
                    (conflate,       Flush: pop what the byte budget allows, ONE frame
                     bound)                 (a batch when more than one message)
                                     Wait:  nothing queued, or budget exhausted (throttled)
