@@ -34,6 +34,8 @@ from broker.log.segment import Segment
 
 log = logging.getLogger(__name__)
 
+DUPLICATE_SEQUENCE_NUMBER = errors.code("DUPLICATE_SEQUENCE_NUMBER")
+
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
@@ -80,8 +82,10 @@ class PartitionLog:
         """Assign offsets and write; durability is awaited separately (see Flusher)."""
         for _, h in batches:
             verdict = self.producers.check(h)
-            if verdict.duplicate_of is not None and len(batches) == 1:
-                return AppendResult(base_offset=verdict.duplicate_of)
+            if verdict.duplicate_of is not None:
+                if len(batches) == 1:  # a retry: answer with the original offset
+                    return AppendResult(base_offset=verdict.duplicate_of)
+                return AppendResult(error=DUPLICATE_SEQUENCE_NUMBER)
             if verdict.error != errors.NONE:
                 return AppendResult(error=verdict.error)
         now_ms = int(time.time() * 1000)
