@@ -5,9 +5,10 @@ the consumer has no group: it assigns itself all partitions of the three topics 
 starts at their end (a replica has no use for history; resume beyond its buffer is a
 Redis snapshot). It tells the hub the starting offsets of ``entities`` (the floor of the
 resume buffer) and dispatches each record as it comes. A record that breaks the
-contract is counted in ``syncpipe_push_records_invalid_total`` and skipped. On any broker
-error the consumer is rebuilt after a backoff; the hub restarts its buffer then, since
-events may have been missed (cursors from before still work: they get a snapshot).
+contract is counted in ``syncpipe_push_records_invalid_total`` and skipped. If the
+consumer fails it is rebuilt after a backoff and continues from the next offset of every
+partition it had, so subscribers see no gap; only partitions new to it start at their
+end (and restart the hub's resume buffer).
 
 Dispatch is synchronous per record; between records the source yields to the event loop
 at least every ``YIELD_EVERY_S`` so connection writers flush while a large fetch is fanned
@@ -74,6 +75,7 @@ class KafkaSource:
             topics.receipts,
         )
         self._ready = False
+        self._next: dict[TopicPartition, int] = {}  # next offset to dispatch, per partition
 
     @property
     def ready(self) -> bool:
@@ -109,13 +111,19 @@ class KafkaSource:
         try:
             tps = await self._partitions(consumer)
             consumer.assign(tps)
-            await consumer.seek_to_end(*tps)
-            starts = {
-                tp.partition: await consumer.position(tp) for tp in tps if tp.topic == self.entities
-            }
-            self.hub.start(starts)
+            fresh = [tp for tp in tps if tp not in self._next]
+            for tp in tps:
+                if tp in self._next:  # a restarted consumer continues where it stopped
+                    consumer.seek(tp, self._next[tp])
+            if fresh:
+                await consumer.seek_to_end(*fresh)
+                for tp in fresh:
+                    self._next[tp] = await consumer.position(tp)
+            if not self.hub.started or any(tp.topic == self.entities for tp in fresh):
+                starts = {tp.partition: self._next[tp] for tp in tps if tp.topic == self.entities}
+                self.hub.start(starts)
             self._ready = True
-            log.info("source started", extra={"partitions": len(tps), "entities_at": starts})
+            log.info("source started", extra={"partitions": len(tps), "new": len(fresh)})
             while True:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
                 await self._dispatch(batch)
@@ -165,6 +173,7 @@ class KafkaSource:
             topic = tp.topic
             label = topic.removeprefix(self.shared.topic_prefix)
             for record in records:
+                self._next[tp] = record.offset + 1
                 key, value = record.key, record.value
                 metrics.records[label] += 1
                 try:

@@ -54,6 +54,12 @@ class Process:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash."""
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(5)
+
     def stop(self) -> None:
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
@@ -64,8 +70,9 @@ class Process:
                 self.proc.wait(5)
 
 
-def start_broker(data_dir: Path) -> tuple[Process, str]:
-    port = free_port()
+def start_broker(data_dir: Path, port: int | None = None) -> tuple[Process, str]:
+    """``python -m broker`` on ``port`` (a free one by default) with ``data_dir``."""
+    port = port or free_port()
     env = {
         "SYNCPIPE_BROKER_PORT": str(port),
         "SYNCPIPE_BROKER_DATA_DIR": str(data_dir),

@@ -12,6 +12,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -342,3 +343,52 @@ async def _slow_vs_fast_round(
             ws.transport.abort()
     assert after - before < 500 * 6, "the slow clients were not stalled"
     return p99(unloaded), p99(loaded)
+
+
+async def test_kafka_broker_crash_and_restart_leaves_no_gap(
+    tmp_path: Path, redis_server_url: str
+) -> None:
+    """The broker is killed (-9) and restarted on the same port and data: push's consumer
+    reconnects and continues from where it was, so the subscriber gets every state."""
+    data = tmp_path / "data"
+    broker_proc, bootstrap = start_broker(data)
+    topics = Topics(f"rs{uuid.uuid4().hex[:8]}.")
+    push_proc = None
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        await admin.create_topics(
+            [
+                NewTopic(t, num_partitions=1, replication_factor=1)
+                for t in (topics.entities, topics.conflicts, topics.receipts)
+            ]
+        )
+        await admin.close()
+        env = {
+            "SYNCPIPE_KAFKA_BOOTSTRAP": bootstrap,
+            "SYNCPIPE_TOPIC_PREFIX": topics.prefix,
+            "SYNCPIPE_REDIS_URL": redis_server_url,
+            "SYNCPIPE_REDIS_PREFIX": "pushrestart:",
+        }
+        push_proc, port = await asyncio.to_thread(start_push, env, tmp_path)
+        async with connect(ws_url(port, "acme")) as ws:
+            await messages(ws)
+            await subscribe(ws)
+            for version, restart in ((1, True), (2, False)):
+                producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+                await producer.start()
+                try:
+                    await send_state(producer, topics, "acme", "e1", version)
+                finally:
+                    await producer.stop()
+                msg, _ = await until(ws, lambda m: m["type"] == "entity", within=30)
+                assert msg["state"]["version"] == version
+                if restart:
+                    broker_proc.kill()
+                    broker_proc, _ = await asyncio.to_thread(
+                        start_broker, data, int(bootstrap.rsplit(":", 1)[1])
+                    )
+    finally:
+        if push_proc is not None:
+            push_proc.stop()
+        broker_proc.stop()
