@@ -212,15 +212,22 @@ async def test_ws_too_frequent_frames_close_4500(push_factory: PushFactory) -> N
 
 
 async def test_ws_idle_connection_closes_4001_and_ping_keeps_it(push_factory: PushFactory) -> None:
-    server = await push_factory(idle_timeout_s=0.4, sweep_interval_s=0.02)
+    server = await push_factory(
+        idle_timeout_s=0.4, sweep_interval_s=0.02, max_client_messages_per_s=100_000
+    )
     async with connect(server.url()) as idle, connect(server.url()) as pinging:
         await messages(idle)
         await messages(pinging)
-        for _ in range(4):
-            await asyncio.sleep(0.15)  # the client's own cadence, not a wait for the server
+        idle_closed = asyncio.create_task(closed_code(idle))
+        pings = 0
+        while not idle_closed.done():  # keep the other one busy until the idle one is closed
             await pinging.send('{"type":"ping"}')
             assert await messages(pinging) == [{"type": "pong"}]
-        assert await closed_code(idle) == 4001
+            pings += 1
+        assert await idle_closed == 4001
+        await pinging.send('{"type":"ping"}')
+        assert await messages(pinging) == [{"type": "pong"}]
+    assert pings > 1
     assert server.metrics.closes["idle_timeout"] == 1
 
 
