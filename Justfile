@@ -68,3 +68,23 @@ push *args:
 # Benchmarks: print numbers (they are not tests).
 bench:
     @for b in perf/bench_*.py; do echo "== $b"; {{uv}} python "$b"; done
+
+# One benchmark: produce/consume throughput and latency of the embedded broker.
+bench-broker *args:
+    {{uv}} python perf/bench_broker.py {{args}}
+
+# Ingest throughput with batches of 1 and 100 ops.
+bench-ingest *args:
+    {{uv}} python perf/bench_ingest.py {{args}}
+
+# WebSocket fanout throughput and send-path latency beside a raw websockets baseline.
+bench-push *args:
+    {{uv}} python perf/bench_push.py {{args}}
+
+# LWW apply throughput in-process.
+bench-lww *args:
+    {{uv}} python perf/bench_lww.py {{args}}
+
+# k6 WebSocket fanout scenario against a running system (`just dev` in another shell).
+k6 *args:
+    TOKEN="${TOKEN:-$({{uv}} syncpipe token --tenant k6 --user k6)}" {{uv}} k6 run {{args}} perf/k6/ws_fanout.js
