@@ -19,6 +19,7 @@ app = faust.App(
     topic_replication_factor=1,
     web_enabled=False,
     producer_acks=-1,
+    broker_commit_interval=0.3,
 )
 words = app.topic("words", key_type=str, value_type=str, partitions=1)
 counts = app.Table("counts", default=int, partitions=1)
