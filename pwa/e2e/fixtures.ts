@@ -5,7 +5,14 @@
  * All tests share one stack, so each keeps to its own tasks: titles carry `tag`, unique
  * per test, and tasks are found by the entity id the app gave them.
  */
-import { expect, test as base, type Browser, type BrowserContext, type Locator, type Page } from "@playwright/test";
+import {
+  expect,
+  test as base,
+  type Browser,
+  type BrowserContext,
+  type Locator,
+  type Page,
+} from "@playwright/test";
 import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,7 +20,12 @@ import type { EntityState } from "../src/generated/schemas";
 import type { OutboxRecord } from "../src/store/types";
 import { stackFromEnv, type StackInfo } from "./stack";
 
-const SCREENSHOTS = resolve(dirname(fileURLToPath(import.meta.url)), "..", "test-results", "screenshots");
+const SCREENSHOTS = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "test-results",
+  "screenshots",
+);
 
 /** The task app in one page (one browser context = one device). */
 export class TaskApp {
@@ -82,9 +94,8 @@ export class TaskApp {
   /** The outbox as the engine holds it (`window.syncpipe`). */
   outbox(): Promise<Pick<OutboxRecord, "status" | "attempts">[]> {
     return this.page.evaluate(() => {
-      const engine = (
-        window as unknown as { syncpipe?: { outbox: { list(): OutboxRecord[] } } }
-      ).syncpipe;
+      const engine = (window as unknown as { syncpipe?: { outbox: { list(): OutboxRecord[] } } })
+        .syncpipe;
       return (engine?.outbox.list() ?? []).map((r) => ({ status: r.status, attempts: r.attempts }));
     });
   }
@@ -140,7 +151,11 @@ interface Fixtures {
   device: () => Promise<TaskApp>;
 }
 
-async function newDevice(browser: Browser, stack: StackInfo, contexts: BrowserContext[]): Promise<TaskApp> {
+async function newDevice(
+  browser: Browser,
+  stack: StackInfo,
+  contexts: BrowserContext[],
+): Promise<TaskApp> {
   const context = await browser.newContext();
   contexts.push(context);
   const app = new TaskApp(await context.newPage(), stack);
@@ -149,11 +164,9 @@ async function newDevice(browser: Browser, stack: StackInfo, contexts: BrowserCo
 }
 
 export const test = base.extend<Fixtures>({
-  // eslint-disable-next-line no-empty-pattern
   stack: async ({}, use) => {
     await use(stackFromEnv());
   },
-  // eslint-disable-next-line no-empty-pattern
   tag: async ({}, use, testInfo) => {
     await use(`${testInfo.testId.slice(0, 6)}-${Date.now().toString(36)}`);
   },

@@ -36,7 +36,5 @@ test("a change ingest refuses is listed under needs attention with ingest's reas
     .filter({ has: page.getByTestId("task-title").getByText(`Refused ${tag}`, { exact: true }) });
   await expect(task).toHaveCount(1);
   await expect(task.getByTestId("task-unsynced")).toBeHidden();
-  await expect
-    .poll(async () => (await app.outbox()).map((r) => r.status))
-    .not.toContain("failed");
+  await expect.poll(async () => (await app.outbox()).map((r) => r.status)).not.toContain("failed");
 });

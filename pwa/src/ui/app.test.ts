@@ -325,9 +325,9 @@ describe("texts", () => {
       "You are offline: they will be sent when you are back online.",
     );
     expect(waitingDetail({ network: true, nextRetry: null }, at)).toBe("");
-    expect(waitingDetail({ network: true, nextRetry: { at: 5, reason: "rate limited." } }, at)).toBe(
-      "Not sent yet (rate limited). Next try at t+5.",
-    );
+    expect(
+      waitingDetail({ network: true, nextRetry: { at: 5, reason: "rate limited." } }, at),
+    ).toBe("Not sent yet (rate limited). Next try at t+5.");
     expect(waitingDetail({ network: true, nextRetry: { at: 5, reason: "" } }, at)).toBe(
       "Not sent yet. Next try at t+5.",
     );
