@@ -55,7 +55,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _dump_until(producer, dump: Path, expected: dict[str, int], log: Path) -> None:
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 45
     last = None
     while time.monotonic() < deadline:
         producer.send("words", key=b"x", value=b'"!dump"').get(10)
@@ -65,6 +65,15 @@ def _dump_until(producer, dump: Path, expected: dict[str, int], log: Path) -> No
                 return
         time.sleep(0.5)
     raise AssertionError(f"table {last} != {expected}\n{log.read_text()[-3000:]}")
+
+
+def _wait_ready(worker: subprocess.Popen[bytes], log: Path) -> None:
+    wait_until(
+        lambda: log.read_text().count("Worker ready") >= 1 or worker.poll() is not None,
+        timeout=60,
+        what="faust worker ready",
+    )
+    assert worker.poll() is None, log.read_text()[-3000:]
 
 
 def _wait_committed(bootstrap: str) -> None:
@@ -92,11 +101,12 @@ def test_faust_table_recovers_from_compacted_changelog_after_restart(broker_fact
     producer = KafkaProducer(bootstrap_servers=b.bootstrap, acks="all")
     worker = _worker(b.bootstrap, dump, log)
     try:
+        # produce only once the worker is ready: records fetched while faust is still
+        # recovering are processed again after its seek to the committed offset
+        _wait_ready(worker, log)
         for i in range(300):
             producer.send("words", key=b"x", value=json.dumps(f"w{i % 5}").encode())
         producer.flush()
-        with pytest.raises(AssertionError):
-            wait_until(lambda: worker.poll() is not None, timeout=0.5)
         _dump_until(producer, dump, {f"w{k}": 60 for k in range(5)}, log)
         _wait_committed(b.bootstrap)
     finally:
@@ -112,9 +122,9 @@ def test_faust_table_recovers_from_compacted_changelog_after_restart(broker_fact
     dump.unlink()
     worker = _worker(b.bootstrap, dump, log)  # fresh memory store: must replay the changelog
     try:
-        producer.send("words", key=b"x", value=b'"w0"')
-        producer.flush()
-        _dump_until(producer, dump, {"w0": 61, **{f"w{k}": 60 for k in range(1, 5)}}, log)
+        # only "!dump" records now: faust may process a record twice around recovery
+        # (at-least-once), and dumping is idempotent, so the table must match exactly
+        _dump_until(producer, dump, {f"w{k}": 60 for k in range(5)}, log)
     finally:
         _stop(worker)
         producer.close()
