@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -60,7 +60,12 @@ class _StateCollector(Collector):
                     )
         except (RuntimeError, OSError):  # state changed under the scrape thread; next time
             pass
-        return [leo, size, lag]
+        fsyncs = CounterMetricFamily(
+            "syncpipe_broker_fsyncs",
+            "fsync calls made for logs and offsets; with group commit, far fewer than produces.",
+            value=cluster.flusher.fsyncs,
+        )
+        return [leo, size, lag, fsyncs]
 
 
 class Metrics:

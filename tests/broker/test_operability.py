@@ -63,6 +63,7 @@ async def test_metrics_endpoint_reports_requests_bytes_latency_offsets_and_lag(b
         "syncpipe_broker_fetch_latency_seconds_bucket",
         'syncpipe_broker_log_end_offset{partition="0",topic="metered"} 10.0',
         'syncpipe_broker_group_lag_records{group="mg",partition="0",topic="metered"} 5.0',
+        "syncpipe_broker_fsyncs_total",
     ):
         assert needle in text, needle
 
