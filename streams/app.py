@@ -1,0 +1,150 @@
+"""The Faust app: built by :func:`create_app` from settings, never at import time.
+
+Faust apps are usually module globals; ours is assembled by a factory so tests, replays
+and ``syncpipe streams`` each build their own from their own settings. The worker runs
+two agents (:mod:`streams.agents.reconcile`, :mod:`streams.agents.materialize`) over one
+changelog-backed table kept in memory (``memory://``): on start it is recovered from its
+changelog topic, which is compacted so recovery stays short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from schemas.settings import SharedSettings
+from schemas.topics import Topics
+from streams.errors import StreamsError
+from streams.metrics import StreamsMetrics
+from streams.provision import ensure_topics, group_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamsApp:
+    """The Faust app and what its agents share."""
+
+    faust: Any  # faust.App (untyped library)
+    settings: Any  # StreamsSettings
+    shared: SharedSettings
+    topics: Topics
+    partitions: int
+    metrics: StreamsMetrics
+    ops: Any  # faust topic of ops
+    entities: Any
+    conflicts: Any
+    receipts: Any
+    dlq: Any
+    table: Any  # faust Table: entity key -> EntityRecord JSON
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+def create_app(
+    settings: Any, shared: SharedSettings, *, partitions: int, metrics: StreamsMetrics | None = None
+) -> StreamsApp:
+    """Build the app for ``partitions`` ops partitions (see :func:`streams.provision`)."""
+    from streams.agents import materialize, reconcile
+
+    topics = shared.topics
+    app = faust.App(
+        group_id(topics, settings.app_id),
+        broker=[f"kafka://{host}" for host in shared.kafka_bootstrap.split(",")],
+        store="memory://",
+        autodiscover=False,
+        topic_partitions=partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        processing_guarantee=settings.processing_guarantee,
+        broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        web_host="127.0.0.1",
+        table_standby_replicas=0,
+    )
+
+    def topic(name: str) -> Any:
+        return app.topic(name, schema=_raw_schema(), partitions=partitions)
+
+    ctx = StreamsApp(
+        faust=app,
+        settings=settings,
+        shared=shared,
+        topics=topics,
+        partitions=partitions,
+        metrics=metrics or StreamsMetrics(),
+        ops=topic(topics.ops),
+        entities=topic(topics.entities),
+        conflicts=topic(topics.conflicts),
+        receipts=topic(topics.receipts),
+        dlq=topic(topics.ops_dlq),
+        table=app.Table("entities", default=None, partitions=partitions, schema=_raw_schema()),
+    )
+    reconcile.register(ctx)
+    materialize.register(ctx)
+    _register_lag(ctx)
+    return ctx
+
+
+def _raw_schema() -> Any:
+    """Keys and values as bytes; a fresh Schema each time (Faust mutates the ones it gets)."""
+    return faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+def _register_lag(ctx: StreamsApp) -> None:
+    roles = {ctx.topics.ops: "ops", ctx.topics.entities: "entities"}
+
+    @ctx.faust.timer(ctx.settings.lag_interval_s)  # type: ignore[untyped-decorator]
+    async def measure_lag() -> None:
+        consumer = ctx.faust.consumer
+        totals: dict[str, int] = dict.fromkeys(roles.values(), 0)
+        for tp in consumer.assignment():
+            role = roles.get(tp.topic)
+            highwater = consumer.highwater(tp)
+            position = ctx.positions.get((tp.topic, tp.partition))
+            if role is None or highwater is None or position is None:
+                continue
+            totals[role] += max(0, highwater - position)
+        for role, lag in totals.items():
+            ctx.metrics.consumer_lag.labels(role).set(lag)
+
+
+def run_worker(settings: Any, shared: SharedSettings) -> int:
+    """Create the topics, then run the worker until SIGINT/SIGTERM; returns an exit code."""
+    if not shared.redis_url:
+        raise StreamsError(
+            "SYNCPIPE_REDIS_URL is not set: streams materializes entity state into Redis"
+        )
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    partitions = loop.run_until_complete(
+        ensure_topics(
+            shared.kafka_bootstrap,
+            shared.topics,
+            partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            timeout_s=settings.topic_timeout_s,
+        )
+    )
+    ctx = create_app(settings, shared, partitions=partitions)
+    ctx.metrics.serve(settings.metrics_host, settings.metrics_port)
+    log.info(
+        "streams starting",
+        extra={"group": ctx.faust.conf.id, "partitions": partitions, "prefix": shared.topic_prefix},
+    )
+    worker = faust.Worker(
+        ctx.faust, loop=loop, override_logging=False, redirect_stdouts=False, quiet=True
+    )
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
