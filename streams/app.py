@@ -84,7 +84,15 @@ def create_app(
         conflicts=topic(topics.conflicts),
         receipts=topic(topics.receipts),
         dlq=topic(topics.ops_dlq),
-        table=app.Table("entities", default=None, partitions=partitions, schema=_raw_schema()),
+        # key_type/value_type bytes make Faust recover the changelog with the raw codec
+        table=app.Table(
+            "entities",
+            default=None,
+            partitions=partitions,
+            key_type=bytes,
+            value_type=bytes,
+            schema=_raw_schema(),
+        ),
     )
     reconcile.register(ctx)
     materialize.register(ctx)
