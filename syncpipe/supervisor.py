@@ -3,7 +3,7 @@
 Used by ``syncpipe dev``. Each child is a :class:`ProcessSpec`; the supervisor starts
 children in order, waits for each to become ready (a TCP port accepting connections)
 before starting the next, restarts a child that exits with backoff, and on stop sends
-SIGTERM to all (reverse order), then SIGKILL to any still alive after a grace period.
+SIGTERM to each in reverse order, waiting for it (SIGKILL after a grace period).
 
     starting ──ready──► running ──exit──► backoff ──► starting
         │                  │
@@ -96,25 +96,27 @@ class Supervisor:
             self._watchers.append(asyncio.create_task(self._watch(child), name=child.spec.name))
 
     async def stop(self) -> None:
-        """SIGTERM every child (reverse order), SIGKILL those alive after the grace period."""
+        """Stop children one at a time in reverse start order (the broker last).
+
+        Each gets SIGTERM and the grace period to exit, then SIGKILL; stopping in order
+        lets services leave their consumer groups and flush while the log is still up.
+        """
         self._stopping.set()
         for task in self._watchers:
             task.cancel()
         await asyncio.gather(*self._watchers, return_exceptions=True)
-        alive = [c for c in reversed(self._children) if c.proc and c.proc.returncode is None]
-        for child in alive:
-            assert child.proc is not None
-            logger.info("stopping", extra={"component": child.spec.name, "pid": child.proc.pid})
-            child.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self._stop_grace_s
-        for child in alive:
-            assert child.proc is not None
+        for child in reversed(self._children):
+            proc = child.proc
+            if proc is None or proc.returncode is not None:
+                continue
+            logger.info("stopping", extra={"component": child.spec.name, "pid": proc.pid})
+            proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(child.proc.wait(), max(0.1, deadline - time.monotonic()))
+                await asyncio.wait_for(proc.wait(), self._stop_grace_s)
             except TimeoutError:
                 logger.warning("killing", extra={"component": child.spec.name})
-                child.proc.kill()
-                await child.proc.wait()
+                proc.kill()
+                await proc.wait()
 
     async def _spawn(self, child: _Child) -> None:
         spec = child.spec

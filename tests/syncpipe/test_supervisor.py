@@ -115,3 +115,26 @@ async def test_port_already_in_use_is_a_clear_error() -> None:
             await sup.start()
         await sup.stop()
         assert sup.pid("dup") is None
+
+
+async def test_stop_goes_in_reverse_start_order(tmp_path: Path) -> None:
+    record = tmp_path / "stopped.txt"
+    code = (
+        "import pathlib, signal, sys, time\n"
+        "def bye(*_):\n"
+        "    with open(sys.argv[1], 'a') as f: f.write(sys.argv[2] + '\\n')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, bye)\n"
+        "pathlib.Path(sys.argv[1] + '.' + sys.argv[2]).touch()\n"
+        "time.sleep(60)\n"
+    )
+    specs = [
+        ProcessSpec(name=n, argv=[sys.executable, "-c", code, str(record), n])
+        for n in ("broker", "streams", "ingest")
+    ]
+    sup = Supervisor(specs, stop_grace_s=5)
+    await sup.start()
+    for n in ("broker", "streams", "ingest"):
+        await wait_for(Path(f"{record}.{n}").exists)
+    await sup.stop()
+    assert record.read_text().split() == ["ingest", "streams", "broker"]
