@@ -8,8 +8,8 @@ uv := "uv run --frozen"
 default:
     @just --list
 
-# Every test lane: lint, types, import contracts, codegen drift, tests, PWA lanes.
-test: lint gen-check pwa-check pytest
+# Every test lane: lint, types, import contracts, codegen drift, PWA unit and end-to-end tests, Python tests.
+test: lint gen-check pwa-check pwa-e2e pytest
 
 # Static checks: ruff, formatting, mypy --strict, import-linter contracts.
 lint:
