@@ -81,6 +81,10 @@ bench-ingest *args:
 bench-push *args:
     {{uv}} python perf/bench_push.py {{args}}
 
+# Streams apply throughput through a real broker, Redis and worker.
+bench-streams *args:
+    {{uv}} python perf/bench_streams.py {{args}}
+
 # LWW apply throughput in-process.
 bench-lww *args:
     {{uv}} python perf/bench_lww.py {{args}}
