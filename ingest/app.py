@@ -275,5 +275,7 @@ def create_app(settings: IngestSettings, shared: SharedSettings) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestMetrics, metrics=metrics)
+    # Replacing ``app.openapi`` is FastAPI's documented hook for extending the schema;
+    # mypy sees it as assigning to a method.
     app.openapi = lambda: _openapi_with_contract(app)  # type: ignore[method-assign]
     return app

@@ -25,8 +25,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
-from aiokafka.errors import KafkaError, KafkaTimeoutError  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from ingest.dedupe import Written
 from ingest.errors import BrokerUnavailableError, ProducerQueueFullError

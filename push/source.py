@@ -24,10 +24,10 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 # aiokafka ships no type information (no py.typed); its objects are Any here.
-from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
-from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
-from aiokafka.structs import ConsumerRecord  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
 
 from push.errors import SourceUnavailableError
 from push.hub import Hub

@@ -110,7 +110,7 @@ def _raw_schema() -> Any:
 def _register_lag(ctx: StreamsApp) -> None:
     roles = {ctx.topics.ops: "ops", ctx.topics.entities: "entities"}
 
-    @ctx.faust.timer(ctx.settings.lag_interval_s)  # type: ignore[untyped-decorator]
+    @ctx.faust.timer(ctx.settings.lag_interval_s)
     async def measure_lag() -> None:
         consumer = ctx.faust.consumer
         totals: dict[str, int] = dict.fromkeys(roles.values(), 0)

@@ -168,7 +168,7 @@ def compare(
 
 
 async def _live_members(bootstrap: str, group: str) -> int:
-    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+    from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

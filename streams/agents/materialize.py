@@ -24,7 +24,7 @@ def register(ctx: StreamsApp) -> None:
     entities_topic = ctx.topics.entities
     within = max(settings.materialize_linger_ms, 1) / 1000
 
-    @ctx.faust.agent(ctx.entities, name="materialize")  # type: ignore[untyped-decorator]
+    @ctx.faust.agent(ctx.entities, name="materialize")
     async def materialize(stream: Any) -> None:
         client = aioredis.from_url(ctx.shared.redis_url or "")
         writer = ReadModelWriter(client, ctx.shared.redis_prefix)

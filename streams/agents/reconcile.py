@@ -19,7 +19,7 @@ def register(ctx: StreamsApp) -> None:
     table, metrics, positions = ctx.table, ctx.metrics, ctx.positions
     ops_topic = ctx.topics.ops
 
-    @ctx.faust.agent(ctx.ops, name="reconcile")  # type: ignore[untyped-decorator]
+    @ctx.faust.agent(ctx.ops, name="reconcile")
     async def reconcile(stream: Any) -> None:
         async for event in stream.events():
             message = event.message

@@ -52,7 +52,7 @@ def _bootstrap(value: str | None) -> str:
 
 def _run(bootstrap: str, work: Callable[[str], Coroutine[Any, Any, T]]) -> T:
     """Run one client coroutine; Kafka errors become a one-line message and exit 1."""
-    from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+    from aiokafka.errors import KafkaError
 
     try:
         return asyncio.run(work(bootstrap))
@@ -114,13 +114,13 @@ def broker(
 
 
 def _admin(bootstrap: str) -> Any:
-    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+    from aiokafka.admin import AIOKafkaAdminClient
 
     return AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
 
 
 async def _end_offsets(bootstrap: str, topic: str, partitions: list[int]) -> dict[int, int]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
@@ -161,7 +161,7 @@ def topics_list(bootstrap: BootstrapOpt = None) -> None:
 @topics_app.command("describe")
 def topics_describe(name: str, bootstrap: BootstrapOpt = None) -> None:
     """Print a topic's partitions with their end offsets, and its configs."""
-    from aiokafka.admin.config_resource import (  # type: ignore[import-untyped]
+    from aiokafka.admin.config_resource import (
         ConfigResource,
         ConfigResourceType,
     )

@@ -2,106 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.processes import REPO, BrokerProcess, free_port, port_open, wait_until
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-class BrokerProcess:
-    """A broker subprocess that can be killed (-9) and restarted on the same dir/port."""
-
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.metrics_port = free_port()
-        self.extra_env = env or {}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"{data_dir.name}-broker.log"
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "SYNCPIPE_BROKER_PORT": str(self.port),
-            "SYNCPIPE_BROKER_DATA_DIR": str(self.data_dir),
-            "SYNCPIPE_BROKER_METRICS_PORT": str(self.metrics_port),
-            "SYNCPIPE_BROKER_GROUP_MIN_SESSION_TIMEOUT_MS": "1000",
-            **self.extra_env,
-        }
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the subprocess
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "broker"], cwd=REPO, env=env, stdout=log, stderr=log
-        )
-        log.close()
-        wait_until(
-            lambda: port_open(self.port) or self.proc.poll() is not None,  # type: ignore[union-attr]
-            what="broker to listen",
-        )
-        if self.proc.poll() is not None:
-            raise AssertionError(f"broker exited: {self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def restart(self, hard: bool = False) -> None:
-        if hard:
-            self.kill9()
-        else:
-            self.stop()
-        wait_until(lambda: not port_open(self.port), what="port to close")
-        self.start()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+__all__ = ["REPO", "BrokerProcess", "free_port", "port_open", "wait_until"]
 
 
 @pytest.fixture

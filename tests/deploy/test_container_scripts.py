@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 
 from tests.deploy.conftest import DEPLOY
+from tests.processes import free_port
 
 
 def load(name: str) -> ModuleType:
@@ -47,14 +48,6 @@ def server() -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize(

@@ -3,88 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaConsumer
 
 from ingest.settings import IngestSettings
 from schemas.auth import mint_token
 from schemas.settings import SharedSettings
-
-REPO = Path(__file__).resolve().parents[2]
-BROKER_CMD = (sys.executable, "-m", "broker")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+from tests.processes import wait_until
 
 
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
-class BrokerProcess:
-    """``python -m broker`` on a fixed port and data dir; can be stopped and started again."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.log_path = data_dir.parent / f"{data_dir.name}-broker.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {**os.environ, "SYNCPIPE_BROKER_METRICS_PORT": "0"}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [*BROKER_CMD, "--port", str(self.port), "--data-dir", str(self.data_dir)],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=log,
-            )
-        proc = self.proc
-        wait_for(lambda: port_open(self.port) or proc.poll() is not None, "broker to listen")
-        if proc.poll() is not None:
-            raise AssertionError(f"broker exited: {self.log_path.read_text(errors='replace')}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        wait_for(lambda: not port_open(self.port), "broker port to close")
+    wait_until(predicate, timeout=timeout, what=what)
 
 
 def now_ms() -> int:

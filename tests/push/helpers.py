@@ -27,8 +27,8 @@ from push.records import decode_entity
 from push.settings import PushSettings
 from schemas.auth import mint_token
 from schemas.settings import SharedSettings
+from tests.processes import free_port
 from tests.push.records import entity_key
-from tests.redis_server import free_port
 
 
 async def wait_for(

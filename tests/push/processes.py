@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.redis_server import free_port
+from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,10 +17,10 @@ from schemas.generated.push_schema import HelloMessage
 from schemas.messages import PROTOCOL_VERSION, SERVER_MESSAGE
 from schemas.readmodel import entities_key
 from schemas.settings import SharedSettings
+from tests.processes import free_port
 from tests.push.conftest import PushFactory
 from tests.push.helpers import PushServer, messages, subscribe, until, wait_for
 from tests.push.records import conflict, receipt, state
-from tests.redis_server import free_port
 
 
 async def closed_code(ws: object, within: float = 5.0) -> int | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,22 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.topics import entity_key
 from streams.lww import EntityRecord, Op, apply, public_state
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+from tests.processes import REPO, free_port, port_open
 
 
 def wait_until_sync(predicate: Callable[[], bool], deadline_s: float, what: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from syncpipe.commands.dev import available_components
 from syncpipe.supervisor import port_open
-from tests.redis_server import free_port
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from syncpipe.supervisor import ProcessSpec, Supervisor, SupervisorError, port_open
-from tests.redis_server import free_port
+from tests.processes import free_port
 
 SERVER = """
 import socket, sys, time
