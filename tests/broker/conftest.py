@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import REPO, BrokerProcess, free_port, port_open, wait_until
-
-__all__ = ["REPO", "BrokerProcess", "free_port", "port_open", "wait_until"]
+from tests.processes import BrokerProcess
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "(read|open)_text is deprecated", DeprecationWarning)
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from tests.broker.conftest import wait_until
+from tests.processes import wait_until
 
 pytestmark = [
     pytest.mark.timeout(180),

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from typer.testing import CliRunner
 
 from syncpipe.commands.broker import register
-from tests.broker.conftest import REPO, free_port
+from tests.processes import REPO, free_port
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -17,7 +17,8 @@ import pytest
 from ingest.app import create_app
 from ingest.settings import IngestSettings
 from schemas.settings import SharedSettings
-from tests.ingest.helpers import BrokerProcess, Ingest
+from tests.ingest.helpers import Ingest
+from tests.processes import BrokerProcess
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ from ingest.settings import IngestSettings
 from schemas.auth import mint_token
 from schemas.settings import SharedSettings
 from syncpipe.commands.ingest import register
-from tests.ingest.helpers import REPO, BrokerProcess, free_port, make_op, port_open, wait_for
+from tests.ingest.helpers import make_op, wait_for
+from tests.processes import REPO, BrokerProcess, free_port, port_open
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,7 +16,8 @@ from ingest.settings import IngestSettings
 from schemas.auth import mint_token
 from schemas.limits import MAX_BATCH_BYTES
 from schemas.settings import SharedSettings
-from tests.ingest.helpers import BrokerProcess, eventually, free_port, make_op
+from tests.ingest.helpers import eventually, make_op
+from tests.processes import BrokerProcess, free_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from ingest.errors import RateLimitedError, RedisUnavailableError
 from ingest.ratelimit import NO_CLIENT, RateLimiter, client_costs
-from tests.ingest.helpers import free_port
+from tests.processes import free_port
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ import pytest
 
 from schemas.auth import mint_token
 from schemas.settings import SharedSettings
-from tests.ingest.helpers import BrokerProcess
-from tests.processes import free_port
+from tests.processes import BrokerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ST = shutil.which("st", path=str(Path(sys.executable).parent))

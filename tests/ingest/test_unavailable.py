@@ -13,7 +13,8 @@ import pytest
 
 from schemas.generated.op_record_schema import OpRecord
 from tests.ingest.conftest import IngestFactory
-from tests.ingest.helpers import BrokerProcess, Ingest, consume, eventually, free_port, make_op
+from tests.ingest.helpers import Ingest, consume, eventually, make_op
+from tests.processes import BrokerProcess, free_port
 
 pytestmark = pytest.mark.timeout(90)
 
