@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from syncpipe.supervisor import ProcessSpec, Supervisor, SupervisorError, port_open
-from tests.processes import free_port
+from tests.processes import REPO, free_port, wait_until
 
 SERVER = """
 import socket, sys, time
@@ -37,11 +38,12 @@ async def wait_for(cond: object, timeout_s: float = 15.0) -> None:
 
 
 def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True
 
 
 async def test_starts_in_order_restarts_killed_child_and_stops_all(tmp_path: Path) -> None:
@@ -138,3 +140,90 @@ async def test_stop_goes_in_reverse_start_order(tmp_path: Path) -> None:
         await wait_for(Path(f"{record}.{n}").exists)
     await sup.stop()
     assert record.read_text().split() == ["ingest", "streams", "broker"]
+
+
+async def test_child_output_goes_prefixed_to_the_callback_and_to_its_log_file(
+    tmp_path: Path,
+) -> None:
+    lines: list[tuple[str, str]] = []
+    notes: list[str] = []
+    code = "import sys, time; print('hello'); print('oops', file=sys.stderr); time.sleep(60)"
+    log = tmp_path / "logs" / "talker.log"
+    sup = Supervisor(
+        [ProcessSpec(name="talker", argv=[sys.executable, "-u", "-c", code], log_file=log)],
+        notify=notes.append,
+        output=lambda name, line: lines.append((name, line)),
+    )
+    await sup.start()
+    try:
+        await wait_for(lambda: len(lines) == 2)
+        assert sorted(lines) == [("talker", "hello"), ("talker", "oops")]
+        assert sorted(log.read_text().splitlines()) == ["hello", "oops"]
+    finally:
+        await sup.stop()
+    assert notes[0] == f"started talker (pid {sup.pid('talker')})"
+    assert notes[-1] == f"stopping talker (pid {sup.pid('talker')})"
+
+
+async def test_restart_is_announced_with_exit_reason_and_backoff() -> None:
+    notes: list[str] = []
+    port = free_port()
+    sup = Supervisor([server("svc", port)], notify=notes.append, min_backoff_s=0.1)
+    await sup.start()
+    try:
+        assert notes == [f"started svc (pid {sup.pid('svc')})", "svc is ready"]
+        old = sup.pid("svc")
+        assert old is not None
+        os.kill(old, signal.SIGKILL)
+        await wait_for(lambda: "svc restarted (restart 1)" in notes)
+        assert "svc exited with signal SIGKILL; restarting in 0.1 s (restart 1)" in notes
+        os.kill(sup.pid("svc"), signal.SIGTERM)  # type: ignore[arg-type]
+        await wait_for(lambda: "svc restarted (restart 2)" in notes)
+        assert "svc exited with signal SIGTERM; restarting in 0.2 s (restart 2)" in notes
+    finally:
+        await sup.stop()
+
+
+async def test_stop_also_ends_what_a_child_started(tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    code = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(60)\n"
+    )
+    sup = Supervisor([ProcessSpec(name="parent", argv=[sys.executable, "-c", code])])
+    await sup.start()
+    await wait_for(lambda: pidfile.exists() and pidfile.read_text() != "")
+    grandchild = int(pidfile.read_text())
+    assert alive(grandchild)
+    await sup.stop()
+    await wait_for(lambda: not alive(grandchild), 5)
+
+
+def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    script = (
+        "import asyncio, sys\n"
+        "from syncpipe.supervisor import ProcessSpec, Supervisor\n"
+        "async def main():\n"
+        "    argv = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "    spec = ProcessSpec(name='c', argv=argv)\n"
+        "    sup = Supervisor([spec])\n"
+        "    await sup.start()\n"
+        f"    open({str(pidfile)!r}, 'w').write(str(sup.pid('c')))\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
+    try:
+        wait_until(lambda: pidfile.exists() and pidfile.read_text() != "", what="child pid")
+        child = int(pidfile.read_text())
+        assert alive(child)
+        proc.kill()  # kill -9: the supervisor cannot stop anything itself
+        proc.wait(10)
+        wait_until(lambda: not alive(child), timeout=10, what="orphaned child to die")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
