@@ -1,4 +1,9 @@
-"""Real processes for integration tests: free ports, waiting, and the broker subprocess."""
+"""Real processes for integration tests: free ports, waiting, and the broker subprocess.
+
+Which Kafka an integration test talks to is chosen in :mod:`tests.kafka_modes`
+(``SYNCPIPE_TEST_KAFKA``); :class:`BrokerProcess` is its ``embedded`` mode, and what the
+broker's own tests (``tests/broker``) always use.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from syncpipe.supervisor import port_open
@@ -24,7 +30,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, what: str = "") -> None:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.02, what: str = ""
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -62,11 +70,15 @@ class BrokerProcess:
             [sys.executable, "-m", "broker"], cwd=REPO, env=env, stdout=log, stderr=log
         )
         log.close()
-        wait_until(
-            lambda: port_open(self.port) or self.proc.poll() is not None,  # type: ignore[union-attr]
-            what="broker to listen",
-        )
-        if self.proc.poll() is not None:
+        proc = self.proc
+        try:
+            wait_until(
+                lambda: port_open(self.port) or proc.poll() is not None, what="broker to listen"
+            )
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"broker did not listen on {self.port}:\n{self.log()}") from None
+        if proc.poll() is not None:
             raise AssertionError(f"broker exited: {self.log()}")
 
     def log(self) -> str:

@@ -1,14 +1,13 @@
-"""Ingest fixtures: a real broker subprocess, the real Redis, the real app.
+"""Ingest fixtures: the session's Kafka (``SYNCPIPE_TEST_KAFKA``), the real Redis, the real app.
 
-The broker is shared by the session (each test writes under its own topic prefix); tests
-that stop or restart a broker make their own with ``broker_factory``.
+Each test writes under its own topic prefix (``topic_prefix``, from tests/conftest.py); tests
+that stop or restart a broker make private ones with ``broker_factory`` (skipped, with the
+reason, when the mode is ``external``).
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -18,36 +17,21 @@ from ingest.app import create_app
 from ingest.settings import IngestSettings
 from schemas.settings import SharedSettings
 from tests.ingest.helpers import Ingest
-from tests.processes import BrokerProcess
+from tests.kafka_modes import KafkaUnderTest
 
 
 @pytest.fixture(scope="session")
-def session_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    broker = BrokerProcess(tmp_path_factory.mktemp("ingest-broker") / "data")
-    broker.start()
-    yield broker
-    broker.stop()
+def session_broker(kafka: KafkaUnderTest) -> KafkaUnderTest:
+    """The session's Kafka (this package's historical name for it)."""
+    return kafka
 
 
 @pytest.fixture
-def broker_factory(tmp_path: Path) -> Iterator[Callable[[], BrokerProcess]]:
+def broker_factory(
+    stoppable_kafka_factory: Callable[[], KafkaUnderTest],
+) -> Callable[[], KafkaUnderTest]:
     """Private brokers for tests that stop or restart them."""
-    made: list[BrokerProcess] = []
-
-    def make() -> BrokerProcess:
-        broker = BrokerProcess(tmp_path / f"broker-{len(made)}")
-        broker.start()
-        made.append(broker)
-        return broker
-
-    yield make
-    for broker in made:
-        broker.stop()
-
-
-@pytest.fixture
-def topic_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}."
+    return stoppable_kafka_factory
 
 
 IngestFactory = Callable[..., Any]
@@ -55,7 +39,7 @@ IngestFactory = Callable[..., Any]
 
 @pytest.fixture
 async def ingest_factory(
-    redis_server_url: str, redis_prefix: str, topic_prefix: str, session_broker: BrokerProcess
+    redis_server_url: str, redis_prefix: str, topic_prefix: str, session_broker: KafkaUnderTest
 ) -> AsyncIterator[IngestFactory]:
     """Build and start ingest apps (lifespan run) with settings overrides."""
     stack: list[tuple[Any, httpx.AsyncClient]] = []

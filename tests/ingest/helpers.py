@@ -1,4 +1,4 @@
-"""Helpers of the ingest tests: broker process, op builders, a consumer, the app handle."""
+"""Helpers of the ingest tests: op builders, a consumer, the app handle."""
 
 from __future__ import annotations
 

@@ -1,40 +1,29 @@
-"""Real processes for the Kafka integration tests: the embedded broker and ``python -m push``.
+"""Real processes for the Kafka integration tests: ``python -m push`` and the embedded broker.
 
-Both run on free ports; readiness is waited for with deadlines, never fixed sleeps.
+Both run on free ports; readiness is waited for with deadlines, never fixed sleeps. The tests
+take their Kafka from the ``kafka``/``stoppable_kafka`` fixtures (any ``SYNCPIPE_TEST_KAFKA``
+mode); :func:`start_broker` stays for direct users such as the push benchmark.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from tests.processes import free_port
+from tests import processes
+from tests.processes import free_port, port_open
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def wait_until(predicate: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        time.sleep(0.02)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+    processes.wait_until(predicate, timeout=within, what=what)
 
 
 class Process:
@@ -80,7 +69,7 @@ def start_broker(data_dir: Path, port: int | None = None) -> tuple[Process, str]
     }
     proc = Process("broker", [sys.executable, "-m", "broker"], env, data_dir.parent)
     try:
-        wait_until(lambda: _port_open(port) or not proc.alive(), 20, "broker to listen")
+        wait_until(lambda: port_open(port) or not proc.alive(), 20, "broker to listen")
         if not proc.alive():
             raise AssertionError("broker exited")
     except AssertionError as exc:

@@ -1,13 +1,13 @@
-"""Streams fixtures: a real broker, the real Redis, real ``python -m streams`` workers.
+"""Streams fixtures: the session's Kafka, the real Redis, real ``python -m streams`` workers.
 
-The broker is shared by the session; each test gets its own topic prefix, consumer group
-and Redis prefix, so tests never see each other's records.
+The Kafka (``SYNCPIPE_TEST_KAFKA``: embedded broker, container or external cluster) is shared
+by the session; each test gets its own topic prefix, consumer group (the group id starts with
+the topic prefix) and Redis prefix, so tests never see each other's records.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,24 +21,23 @@ from schemas.settings import SharedSettings
 from schemas.topics import Topics
 from streams.provision import ensure_topics
 from streams.settings import StreamsSettings
-from tests.streams.helpers import Broker, Worker
+from tests.kafka_modes import KafkaUnderTest
+from tests.streams.helpers import Worker
 
 PARTITIONS = 4
 
 
 @pytest.fixture(scope="session")
-def streams_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    broker = Broker(tmp_path_factory.mktemp("streams-broker") / "data")
-    broker.start()
-    yield broker
-    broker.stop()
+def streams_broker(kafka: KafkaUnderTest) -> KafkaUnderTest:
+    """The session's Kafka (this package's historical name for it)."""
+    return kafka
 
 
 @dataclass
 class Pipeline:
     """One test's slice of the pipeline: topics, Redis prefix, workers."""
 
-    broker: Broker
+    broker: KafkaUnderTest
     redis: aioredis.Redis
     redis_url: str
     redis_prefix: str
@@ -81,7 +80,9 @@ class Pipeline:
 
     async def read_model(self, tenant: str = "acme", collection: str = "tasks") -> dict[str, Any]:
         raw = await self.redis.hgetall(entities_key(self.redis_prefix, tenant, collection))
-        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+        return {
+            (k.decode() if isinstance(k, bytes) else k): orjson.loads(v) for k, v in raw.items()
+        }
 
     def logs(self) -> str:
         return "\n".join(f"--- {w.log_path.name}\n{w.log()[-6000:]}" for w in self.workers)
@@ -98,9 +99,13 @@ WORKER_SETTINGS: dict[str, Any] = {
 
 @pytest.fixture
 async def pipeline(
-    streams_broker: Broker, redis_server_url: str, redis_prefix: str, tmp_path: Path
+    streams_broker: KafkaUnderTest,
+    redis_server_url: str,
+    redis_prefix: str,
+    topic_prefix: str,
+    tmp_path: Path,
 ) -> AsyncIterator[Pipeline]:
-    topics = Topics(f"t{uuid.uuid4().hex[:10]}.")
+    topics = Topics(topic_prefix)
     await ensure_topics(streams_broker.bootstrap, topics, partitions=PARTITIONS)
     client = aioredis.from_url(redis_server_url)
     p = Pipeline(streams_broker, client, redis_server_url, redis_prefix, topics, tmp_path)

@@ -1,8 +1,8 @@
 """Processes and Kafka/Redis helpers for the streams integration tests.
 
-Real processes on free ports: the embedded broker (``python -m broker``) and streams
-workers (``python -m streams``). Nothing sleeps for a fixed time: every wait polls a
-condition until a deadline.
+Real processes on free ports: streams workers (``python -m streams``) against the Kafka
+``SYNCPIPE_TEST_KAFKA`` selects (tests/kafka_modes.py). Nothing sleeps for a fixed time:
+every wait polls a condition until a deadline.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.topics import entity_key
 from streams.lww import EntityRecord, Op, apply, public_state
-from tests.processes import REPO, free_port, port_open
+from tests.kafka_modes import EmbeddedKafka
+from tests.processes import REPO, free_port
 
 
 def wait_until_sync(predicate: Callable[[], bool], deadline_s: float, what: str) -> None:
@@ -81,28 +82,10 @@ class Process:
                 self.proc.wait(5)
 
 
-class Broker(Process):
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        env = {
-            "SYNCPIPE_BROKER_PORT": str(self.port),
-            "SYNCPIPE_BROKER_DATA_DIR": str(data_dir),
-            "SYNCPIPE_BROKER_METRICS_PORT": "0",
-            "SYNCPIPE_BROKER_GROUP_MIN_SESSION_TIMEOUT_MS": "1000",
-        }
-        super().__init__([sys.executable, "-m", "broker"], env, data_dir.parent / "broker.log")
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        super().start()
-        wait_until_sync(
-            lambda: port_open(self.port) or not self.alive(), 20, "the broker to listen"
-        )
-        if not self.alive():
-            raise AssertionError(f"broker exited:\n{self.log()}")
+# The embedded broker as a process: ``Broker(data_dir)``, ``start()``, ``stop()``, ``kill9()``,
+# ``bootstrap``. Tests get their Kafka from the ``kafka`` fixture instead (any mode); this
+# name stays for perf/bench_streams.py and other direct users.
+Broker = EmbeddedKafka
 
 
 class Worker(Process):
