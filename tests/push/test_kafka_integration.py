@@ -1,7 +1,7 @@
-"""End to end through the log: embedded broker, records produced with aiokafka straight to
-the entities/conflicts/receipts topics, ``python -m push`` as a process, real Redis and
-real WebSocket clients. (The streams pipeline that normally produces these records is
-not involved: the tests play its part.)
+"""End to end through the log: the session's Kafka (``SYNCPIPE_TEST_KAFKA``), records produced
+with aiokafka straight to the entities/conflicts/receipts topics, ``python -m push`` as a
+process, real Redis and real WebSocket clients. (The streams pipeline that normally produces
+these records is not involved: the tests play its part.)
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from schemas.auth import mint_token
 from schemas.readmodel import entities_key
 from schemas.settings import SharedSettings
 from schemas.topics import Topics
+from tests.kafka_modes import KafkaUnderTest
 from tests.push.helpers import messages, subscribe, until
-from tests.push.processes import Process, start_broker, start_push
+from tests.push.processes import Process, start_push
 from tests.push.records import conflict, entity_key, receipt, state
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,10 +38,8 @@ PARTITIONS = 2
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, bootstrap = start_broker(tmp_path_factory.mktemp("push-broker") / "data")
-    yield bootstrap
-    proc.stop()
+def broker(kafka: KafkaUnderTest) -> str:
+    return kafka.bootstrap
 
 
 @pytest.fixture(scope="module")
@@ -346,12 +345,11 @@ async def _slow_vs_fast_round(
 
 
 async def test_kafka_broker_crash_and_restart_leaves_no_gap(
-    tmp_path: Path, redis_server_url: str
+    tmp_path: Path, redis_server_url: str, stoppable_kafka: KafkaUnderTest
 ) -> None:
     """The broker is killed (-9) and restarted on the same port and data: push's consumer
     reconnects and continues from where it was, so the subscriber gets every state."""
-    data = tmp_path / "data"
-    broker_proc, bootstrap = start_broker(data)
+    bootstrap = stoppable_kafka.bootstrap
     topics = Topics(f"rs{uuid.uuid4().hex[:8]}.")
     push_proc = None
     try:
@@ -384,11 +382,7 @@ async def test_kafka_broker_crash_and_restart_leaves_no_gap(
                 msg, _ = await until(ws, lambda m: m["type"] == "entity", within=30)
                 assert msg["state"]["version"] == version
                 if restart:
-                    broker_proc.kill()
-                    broker_proc, _ = await asyncio.to_thread(
-                        start_broker, data, int(bootstrap.rsplit(":", 1)[1])
-                    )
+                    await asyncio.to_thread(stoppable_kafka.restart, hard=True)
     finally:
         if push_proc is not None:
             push_proc.stop()
-        broker_proc.stop()
