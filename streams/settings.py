@@ -59,6 +59,18 @@ class StreamsSettings(BaseSettings):
             "partitions before the group moves them to the others."
         ),
     )
+    reconcile_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="Most ops reconciled per batch (their outputs are produced together).",
+    )
+    reconcile_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        le=10_000,
+        description="Longest wait to fill an ops batch before reconciling it, milliseconds.",
+    )
     materialize_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Entity states written to Redis per batch."
     )
