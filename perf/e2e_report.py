@@ -96,6 +96,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
 
 def write_plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -117,6 +118,10 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
         ax.axvline(t["rate_ops_s"], color="green", linestyle=":", linewidth=1, label="target rate")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        ax.set_xticks(rates or [t["rate_ops_s"]])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("ops/s posted")
         ax.set_ylabel("end-to-end latency, ms")
         ax.set_title(
@@ -124,7 +129,7 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
             f"({prof['connections']:,} connections)"
         )
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="best")
     m = result["machine"]
     fig.suptitle(
         f"syncpipe end-to-end latency vs rate — {m['cores']} cores, {m['memory_gib']} GiB, "
