@@ -10,7 +10,8 @@ Modules, in the order data flows through them:
 * ``conflation`` is the per-connection queue (a data structure, no policy);
   ``connection`` is the writer's policy (byte budget via ``limiter``, conflation,
   overload notice and close); ``writer`` is its I/O (eager flush passes, one task per
-  connection for waiting);
+  connection for waiting), ``wire`` writes pre-built frames straight to uvicorn's
+  transport;
 * ``session`` is one WebSocket from handshake to close; ``app`` wires it all
   (``create_app``), with ``metrics``, ``settings``, ``errors`` and ``close_codes`` (the
   one table of close and error codes).

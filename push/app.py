@@ -91,6 +91,7 @@ def create_app(
         clock=clock,
         recent_buffer_size=settings.recent_buffer_size,
         recent_buffer_collections=settings.recent_buffer_collections,
+        wall_ms=wall_ms,
     )
     if shared.redis_url is None:
         log.warning("SYNCPIPE_REDIS_URL unset; using %s", DEFAULT_REDIS_URL)

@@ -21,7 +21,9 @@ Conflicts and receipts are bounded by count; entity entries are bounded by disti
 Controls are not bounded here: they only answer client frames, which are rate limited.
 
 Items are immutable and shared: the hub builds one :class:`Item` per log event and offers
-the same object to every subscribed connection's queue.
+the same object to every subscribed connection's queue. They compare by identity, so a
+list of popped items equals another connection's exactly when both hold the same events;
+:class:`FrameCache` builds the frame of such a list once for all of them.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Offer(Enum):
     FULL = "full"  # bound reached: the item was not queued
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Item:
     """One serialized server message and what the writer needs to account for it."""
 
@@ -84,7 +86,40 @@ def build_frame(items: list[Item]) -> bytes:
     """One message as is, several as one ``batch`` frame (in order)."""
     if len(items) == 1:
         return items[0].frame
-    return BATCH_OPEN + b",".join(i.frame for i in items) + BATCH_CLOSE
+    return BATCH_OPEN + b",".join([i.frame for i in items]) + BATCH_CLOSE
+
+
+def last_cursor(items: list[Item]) -> str | None:
+    """The resume cursor after ``items``: that of the last one carrying a cursor."""
+    for item in reversed(items):
+        if item.cursor is not None:
+            return item.cursor
+    return None
+
+
+class FrameCache:
+    """The frame of the last item list built, reused while the next lists are the same.
+
+    In a fanout pass every subscriber of a stream pops the same items (the same objects,
+    in the same order), so their batch frame is built once and the same bytes object is
+    written to each socket. One entry is enough: connections are flushed in the order
+    they became ready, which groups the subscribers of one dispatch together.
+    """
+
+    __slots__ = ("_cursor", "_frame", "_items")
+
+    def __init__(self) -> None:
+        self._items: list[Item] = []
+        self._frame = b""
+        self._cursor: str | None = None
+
+    def build(self, items: list[Item]) -> tuple[bytes, str | None]:
+        """``items``' frame (:func:`build_frame`) and resume cursor (:func:`last_cursor`)."""
+        if items != self._items:  # Items compare by identity: a C-level scan
+            self._items = items
+            self._frame = build_frame(items)
+            self._cursor = last_cursor(items)
+        return self._frame, self._cursor
 
 
 class OutboundQueue:
@@ -139,7 +174,9 @@ class OutboundQueue:
         budget (the writer allows it when the limiter is full).
         """
         items = self._items
-        if frame_size(self._bytes, len(items)) <= budget:  # the usual case: everything fits
+        n = len(items)
+        # the usual case, everything fits (frame_size inlined: this runs per socket)
+        if (self._bytes if n == 1 else self._bytes + BATCH_OVERHEAD + n - 1) <= budget:
             out = list(items.values())
             items.clear()
             self._counts = [0, 0, 0, 0]

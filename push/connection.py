@@ -37,7 +37,7 @@ from typing import Final
 
 from push import frames
 from push.close_codes import CloseCode
-from push.conflation import Item, Kind, Offer, OutboundQueue, build_frame
+from push.conflation import FrameCache, Item, Kind, Offer, OutboundQueue, build_frame, last_cursor
 from push.limiter import TokenBucket
 from push.metrics import PushMetrics
 
@@ -61,12 +61,14 @@ class Limits:
     max_bad_frames: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Flush:
-    """Write ``frame`` (the messages ``items``) to the socket."""
+    """Write ``frame`` (the messages ``items``) to the socket; ``cursor`` is the resume
+    cursor the client holds once it has the frame (None: unchanged)."""
 
     frame: bytes
     items: list[Item]
+    cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class Close:
 
 
 Action = Flush | Wait | Close
+IDLE: Final = Wait(None)
 
 
 class Connection:
@@ -201,47 +204,62 @@ class Connection:
 
     # -- the writer's policy -----------------------------------------------------------
 
-    def next_action(self, now: float) -> Action:
-        """What the writer does next; pops and charges the budget for a Flush."""
+    def next_action(self, now: float, frames: FrameCache | None = None) -> Action:
+        """What the writer does next; pops and charges the budget for a Flush (whose frame
+        comes from ``frames`` when given, shared with connections popping the same items)."""
         if self.closing is None and self._overdue(now):
             self.overload(OVERLOAD, now)
         if self.closing is not None:
             return self.closing
         queue = self.queue
         if not queue:
-            return Wait(None)
+            return IDLE
         bucket = self.bucket
-        items = queue.pop_within(bucket.available(now), oversized_head=bucket.is_full(now))
+        budget = bucket.available(now)
+        items = queue.pop_within(budget, oversized_head=budget >= bucket.burst)
         if not items:
             self._throttle()
             assert self.backlog_since is not None
             until_budget = bucket.wait_time(queue.head_size(), now)
             until_grace = self.backlog_since + self.limits.overload_grace_s - now
             return Wait(max(0.0, min(until_budget, until_grace)))
-        frame = build_frame(items)
+        if frames is None:
+            frame, cursor = build_frame(items), last_cursor(items)
+        else:
+            frame, cursor = frames.build(items)
         bucket.take(len(frame), now)  # pop_within chose what fits
         if queue:
             self._throttle()
         else:
             self.backlog_since = None
             self.throttled = False
-        return Flush(frame, items)
+        return Flush(frame, items, cursor)
 
     def _overdue(self, now: float) -> bool:
+        backlog, writing = self.backlog_since, self.writing_since
+        if backlog is None and writing is None:
+            return False
         grace = self.limits.overload_grace_s
-        if self.backlog_since is not None and now - self.backlog_since >= grace:
+        if backlog is not None and now - backlog >= grace:
             return True
-        return self.writing_since is not None and now - self.writing_since >= grace
+        return writing is not None and now - writing >= grace
 
     def _throttle(self) -> None:
         if not self.throttled:
             self.throttled = True
             self.metrics.throttle_events += 1
 
+    def sent(self, flush: Flush) -> None:
+        """The socket accepted ``flush``'s frame: this connection's part of the
+        accounting (the metrics are :meth:`written`'s, or a pass's in aggregate)."""
+        self.writing_since = None
+        if flush.cursor is not None:
+            self.last_cursor = flush.cursor
+
     def written(self, flush: Flush, started: float, done: float, wall_ms: float) -> None:
         """Account for a frame the socket accepted (``started``/``done`` monotonic)."""
+        self.sent(flush)
         m = self.metrics
-        self.writing_since = None
         m.sent_bytes += len(flush.frame)
         m.frames_sent += 1
         m.socket_write.observe(done - started)
@@ -251,8 +269,6 @@ class Connection:
             queue_wait.observe(started - item.enqueued_at)
             if item.received_at_ms is not None:
                 e2e.observe(max(0.0, wall_ms - item.received_at_ms) / 1000.0)
-            if item.cursor is not None:
-                self.last_cursor = item.cursor
 
     def sweep(self, now: float, idle_timeout_s: float, close_timeout_s: float) -> bool:
         """Periodic check: idle timeout, a stuck writer; True when the writer must be

@@ -33,18 +33,20 @@ If the buffer no longer covers the position the read started at, the read is ret
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 
 from push import cursor as cursors
 from push import frames
 from push.close_codes import CloseCode
-from push.conflation import Item, Kind
+from push.conflation import FrameCache, Item, Kind
 from push.connection import Connection
 from push.errors import CursorError
 from push.metrics import PushMetrics
 from push.recent import Event, RecentBuffers, StreamKey
 from push.records import ClientEvent, EntityEvent
-from push.writer import Writer
+from push.wire import WireCache
+from push.writer import PassAccount, Writer
 
 Abort = Callable[[], None]
 States = dict[str, tuple[int, bytes]]  # entity_id -> (version, EntityState JSON)
@@ -60,9 +62,11 @@ class Hub:
         clock: Callable[[], float],
         recent_buffer_size: int,
         recent_buffer_collections: int,
+        wall_ms: Callable[[], float] = lambda: time.time() * 1000.0,
     ) -> None:
         self.metrics = metrics
         self.clock = clock
+        self.wall_ms = wall_ms
         self.connections: dict[Connection, Abort] = {}
         self._subs: dict[StreamKey, set[Connection]] = {}
         self._clients: dict[tuple[str, str], set[Connection]] = {}
@@ -74,6 +78,8 @@ class Hub:
         self._writers: dict[Connection, Writer] = {}
         self._ready: list[Writer] = []
         self._pass_scheduled = False
+        self._frames = FrameCache()
+        self._wires = WireCache()
 
     def start(self, positions: Mapping[int, int]) -> None:
         """The source starts consuming ``entities`` at ``positions`` (partition -> offset)."""
@@ -187,8 +193,11 @@ class Hub:
         runs after the current dispatch so its messages share frames."""
         ready, self._ready = self._ready, []
         self._pass_scheduled = False
+        frames, wires = self._frames, self._wires
+        account = PassAccount(self.metrics, self.clock, self.wall_ms)
         for writer in ready:
-            writer.flush_now()
+            writer.flush_now(frames, wires, account)
+        account.settle()
 
     # -- answering subscribe ---------------------------------------------------------
 

@@ -64,9 +64,10 @@ class FastHistogram:
         self.counts = [0] * (len(self.bounds) + 1)  # last slot: +Inf
         self.sum = 0.0
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
+    def observe(self, value: float, n: int = 1) -> None:
+        """Record ``value`` ``n`` times (a pass observes a latency shared by n sockets)."""
+        self.counts[bisect_left(self.bounds, value)] += n
+        self.sum += value * n
 
     @property
     def count(self) -> int:

@@ -45,6 +45,7 @@ from push.hub import Hub
 from push.metrics import PushMetrics
 from push.settings import PushSettings
 from push.snapshot import SnapshotReader
+from push.wire import direct_writer
 from push.writer import Writer, run_writer
 from schemas.auth import AuthError, verify_token
 from schemas.generated.push_schema import SubscribeMessage, UnsubscribeMessage
@@ -180,7 +181,9 @@ async def _run(websocket: WebSocket, conn: Connection, deps: Deps, send: Send) -
     async def close(code: int, reason: str) -> None:
         await websocket.close(code=code, reason=reason)
 
-    socket_writer = Writer(conn, send_text, close, deps.clock, deps.wall_ms)
+    socket_writer = Writer(
+        conn, send_text, close, deps.clock, deps.wall_ms, write_frame=direct_writer(send)
+    )
     writer = asyncio.create_task(_quietly(run_writer(socket_writer)))
     reader = asyncio.create_task(_quietly(_read(websocket, conn, deps)))
 

@@ -6,7 +6,16 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from push.conflation import BATCH_OVERHEAD, Item, Kind, Offer, OutboundQueue, build_frame
+from push.conflation import (
+    BATCH_OVERHEAD,
+    FrameCache,
+    Item,
+    Kind,
+    Offer,
+    OutboundQueue,
+    build_frame,
+    last_cursor,
+)
 from schemas.generated.push_schema import BatchMessage
 from schemas.messages import SERVER_MESSAGE
 
@@ -98,3 +107,23 @@ def test_queue_keeps_only_latest_state_per_entity_in_order_of_last_update(
     assert [(d["k"], d["v"]) for d in map(orjson.loads, (i.frame for i in popped))] == list(
         latest.items()
     )
+
+
+def test_frame_cache_builds_the_frame_of_the_same_items_once() -> None:
+    a, b = ent("a", 1), ent("b", 1)
+    cache = FrameCache()
+    frame, cursor = cache.build([a, b])
+    assert frame == build_frame([a, b])
+    assert cursor is None  # none of them carries a cursor
+    again, _ = cache.build([a, b])  # another connection popping the same events
+    assert again is frame
+    copy = Item(a.kind, a.msg_type, a.frame, a.enqueued_at, key=a.key)  # equal bytes, not a
+    assert cache.build([copy, b])[0] is not frame
+    assert cache.build([b, a])[0] == build_frame([b, a])
+
+
+def test_frame_cache_cursor_is_the_last_item_carrying_one() -> None:
+    first = Item(Kind.ENTITY, "entity", b"{}", 0.0, key="a", cursor="v1:0=1")
+    later = Item(Kind.ENTITY, "entity", b"{}", 0.0, key="b", cursor="v1:0=2")
+    assert FrameCache().build([first, later, rec(1)])[1] == "v1:0=2"
+    assert last_cursor([first, rec(1)]) == "v1:0=1"

@@ -15,6 +15,7 @@ from push.writer import Writer, run_writer
 from tests.push.records import entity_key, state
 from tests.push.test_connection import LIMITS
 from tests.push.test_hub import make_hub, subscribe_fresh
+from tests.push.test_wire import parse
 
 
 async def until_idle(*writers: Writer) -> None:
@@ -30,6 +31,15 @@ class FakeSocket:
         self.sent: list[dict[str, object]] = []
         self.closed: list[int] = []
         self.gate: asyncio.Event | None = None  # set: sends block until it opens
+        self.wire: list[bytes] = []  # frames written directly (push.wire)
+        self.paused = False  # the direct writer declines, as with a paused transport
+
+    def write_frame(self, frame: bytes) -> bool:
+        if self.paused:
+            return False
+        self.wire.append(frame)
+        self.sent.append(orjson.loads(parse(frame).data))
+        return True
 
     async def send_text(self, text: str) -> None:
         if self.gate is not None:
@@ -40,12 +50,15 @@ class FakeSocket:
         self.closed.append(code)
 
 
-def connect(hub: Hub, sock: FakeSocket) -> tuple[Writer, asyncio.Task[None]]:
+def connect(
+    hub: Hub, sock: FakeSocket, *, direct: bool = False
+) -> tuple[Writer, asyncio.Task[None]]:
     limits = replace(LIMITS, max_bps=1_000_000, burst_bytes=1_000_000)
     conn = Connection(
         tenant="acme", user_id="alice", client_id="dev-1", limits=limits, metrics=hub.metrics, now=0
     )
-    writer = Writer(conn, sock.send_text, sock.close, lambda: 0.0, lambda: 0.0)
+    write = sock.write_frame if direct else None
+    writer = Writer(conn, sock.send_text, sock.close, lambda: 0.0, lambda: 0.0, write)
     hub.add(conn, lambda: None, writer)
     return writer, asyncio.create_task(run_writer(writer))
 
@@ -99,3 +112,55 @@ async def test_blocked_send_is_finished_by_the_writer_task_and_others_are_not_de
 
 def _event(eid: str) -> EntityEvent:
     return decode_entity(entity_key(eid), state(eid))
+
+
+async def test_direct_pass_writes_one_shared_frame_per_socket_and_counts_every_message() -> None:
+    hub = make_hub()
+    socks = [FakeSocket() for _ in range(3)]
+    writers = [connect(hub, s, direct=True) for s in socks]
+    await until_idle(*(w for w, _ in writers))
+    for w, _ in writers:
+        subscribe_fresh(hub, w.conn)
+    m = hub.metrics
+    before = m.messages_sent["entity"], m.queue_wait.count, m.end_to_end.count, m.frames_sent
+    for i in range(4):
+        hub.entity(0, 100 + i, _event(f"e{i}"))
+    await asyncio.sleep(0)  # the pass scheduled by the dispatch runs
+    frames = [s.wire[-1] for s in socks]
+    assert frames[0] is frames[1] is frames[2]  # built once, written to each socket
+    for sock in socks:
+        assert sock.sent[-1]["type"] == "batch"
+        assert len(sock.sent[-1]["messages"]) == 4  # type: ignore[arg-type]
+    assert m.messages_sent["entity"] - before[0] == 12
+    assert m.queue_wait.count - before[1] == 12
+    assert m.end_to_end.count - before[2] == 12
+    assert m.frames_sent - before[3] == 3
+    assert all(w.conn.last_cursor == hub.cursor for w, _ in writers)
+    assert all(w.conn.idle for w, _ in writers)  # the tasks never had to run
+    for _, task in writers:
+        task.cancel()
+
+
+async def test_paused_transport_hands_the_frame_to_the_task_in_order() -> None:
+    hub = make_hub()
+    slow, fast = FakeSocket(), FakeSocket()
+    (ws, ts), (wf, tf) = connect(hub, slow, direct=True), connect(hub, fast, direct=True)
+    await until_idle(ws, wf)
+    subscribe_fresh(hub, ws.conn)
+    subscribe_fresh(hub, wf.conn)
+    slow.paused, slow.gate = True, asyncio.Event()
+    hub.entity(0, 100, _event("e1"))
+    await asyncio.sleep(0)
+    assert fast.sent[-1]["type"] == "entity"  # written in the pass
+    assert ws.pending is not None  # handed to the slow connection's task
+    hub.entity(0, 101, _event("e2"))
+    await asyncio.sleep(0)
+    assert [m["type"] for m in fast.sent[-2:]] == ["entity", "entity"]
+    slow.paused = False
+    slow.gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    entities = [m for m in slow.sent if m["type"] == "entity"]
+    assert [m["state"]["entity_id"] for m in entities] == ["e1", "e2"]  # type: ignore[index]
+    tf.cancel()
+    ts.cancel()
