@@ -233,6 +233,7 @@ class Bench:
             "missing": expected - got["distinct"],
             "duplicates": got["duplicates"],
             "latency_ms": got["latency_ms"],
+            "post_to_ingest_stamp_ms": got["to_ingest_ms"],
             "drain_s": round(drain_s, 2),
             "push": {
                 "dropped": counter_delta(before, after, "syncpipe_push_messages_dropped_total"),

@@ -42,6 +42,7 @@ STEP_SPAN = 1_000_000_000
 FIELD = "bench"
 # `"bench":{"value":"<n>:<ms>"` inside an entity state's field registers
 _MARK = re.compile(rb'"bench":\{"value":"(\d+):([0-9.]+)"')
+_RECEIVED = re.compile(rb'"received_at_ms":(\d+)')
 _SNAPSHOT = b'{"type":"snapshot"'
 _BATCH = b'{"type":"batch"'
 
@@ -74,6 +75,8 @@ class StepStats:
     """Deliveries of one step across every connection."""
 
     latencies_ms: array[float] = field(default_factory=lambda: array("d"))
+    # ingest's received_at_ms stamp - post time: the share of the latency before ingest
+    to_ingest_ms: array[float] = field(default_factory=lambda: array("d"))
     seen: set[int] = field(default_factory=set)  # conn index * STEP_SPAN * 1000 + n
     duplicates: int = 0
     last_at: float = 0.0
@@ -96,7 +99,10 @@ class Tracker:
             kind = frame[9:40].split(b'"', 1)[0].decode(errors="replace")
             self.other[kind] = self.other.get(kind, 0) + 1
             return
-        for n, posted in found:
+        stamps = _RECEIVED.findall(frame)
+        if len(stamps) != len(found):  # states of other writers in the frame: no pairing
+            stamps = []
+        for i, (n, posted) in enumerate(found):
             step = self.steps.get(n // STEP_SPAN)
             if step is None:
                 step = self.steps[n // STEP_SPAN] = StepStats()
@@ -106,6 +112,8 @@ class Tracker:
                 continue
             step.seen.add(key)
             step.latencies_ms.append(now_ms - posted)
+            if stamps:
+                step.to_ingest_ms.append(int(stamps[i]) - posted)
             step.last_at = time.monotonic()
 
 
@@ -300,6 +308,7 @@ class Client:
             "distinct": len(stats.seen),
             "duplicates": stats.duplicates,
             "latency_ms": percentiles(stats.latencies_ms),
+            "to_ingest_ms": percentiles(stats.to_ingest_ms),
             "connections_open": len(self.conns) - len(closed),
             "server_closes": {str(code): closed.count(code) for code in set(closed)},
             "frames": self.tracker.frames,

@@ -77,6 +77,27 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
                 f"| {s['missing']:,} | {_total(s['push']['dropped']):,} "
                 f"| {_total(s['push']['conflated']):,} |"
             )
+        lines += [
+            "",
+            "Where the time goes (p50 / p99 ms): post -> ingest's received_at_ms stamp (this "
+            "client's clock vs ingest's, same machine); stamp -> push socket write (push's "
+            "own histogram, bucketed); ingest request round trip; load schedule lag (post "
+            "time - scheduled time).",
+            "",
+            "| ops/s | post -> ingest stamp | stamp -> push write | ingest request "
+            "| schedule lag p99 | requests |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for s in prof["steps"]:
+            ing = s.get("post_to_ingest_stamp_ms") or {"p50": 0.0, "p99": 0.0}
+            srv = s["push"]["server_e2e_ms"] or {"p50": 0.0, "p99": 0.0}
+            ld = s["load"]
+            lines.append(
+                f"| {s['rate_ops_s']:,.0f} | {_ms(ing['p50'])} / {_ms(ing['p99'])} "
+                f"| {_ms(srv['p50'])} / {_ms(srv['p99'])} "
+                f"| {_ms(ld['request_p50_ms'])} / {_ms(ld['request_p99_ms'])} "
+                f"| {_ms(ld['schedule_lag_p99_ms'])} | {ld['requests']:,} |"
+            )
         present = [c for c in COMPONENTS if any(c in s["cpu_pct"] for s in prof["steps"])]
         lines += [
             "",
