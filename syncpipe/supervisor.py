@@ -135,6 +135,7 @@ class Supervisor:
         self._notify: Notify = notify or logger.info
         self._output = output
         self._stopping = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._watchers: list[asyncio.Task[None]] = []
 
     def pid(self, name: str) -> int | None:
@@ -185,15 +186,36 @@ class Supervisor:
             if proc.returncode is None:
                 self._notify(f"stopping {child.spec.name} (pid {proc.pid})")
                 _signal_group(proc.pid, signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), self._stop_grace_s)
-                except TimeoutError:
+                if not await self._exited_in_grace(proc):
                     name, grace = child.spec.name, self._stop_grace_s
-                    self._notify(f"{name} did not stop within {grace:g} s; killing it")
+                    why = (
+                        "stop hurried"
+                        if self._hurry.is_set()
+                        else f"not stopped within {grace:g} s"
+                    )
+                    self._notify(f"{name}: {why}; killing it")
                     _signal_group(proc.pid, signal.SIGKILL)
                     await proc.wait()
             _signal_group(proc.pid, signal.SIGKILL)  # leftovers of the child, if any
             await self._finish_pump(child)
+
+    def hurry(self) -> None:
+        """Make a stop in progress kill what is left instead of waiting (a second Ctrl-C)."""
+        self._hurry.set()
+
+    async def _exited_in_grace(self, proc: asyncio.subprocess.Process) -> bool:
+        """Wait for ``proc`` up to the grace period, or until :meth:`hurry`."""
+        if self._hurry.is_set():
+            return proc.returncode is not None
+        exited = asyncio.ensure_future(proc.wait())
+        hurried = asyncio.ensure_future(self._hurry.wait())
+        await asyncio.wait(
+            {exited, hurried}, timeout=self._stop_grace_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in (exited, hurried):
+            task.cancel()
+        await asyncio.gather(exited, hurried, return_exceptions=True)
+        return proc.returncode is not None
 
     async def _spawn(self, child: _Child) -> None:
         spec = child.spec

@@ -288,6 +288,15 @@ def check_ports(ports: dict[str, int]) -> None:
         raise DevError("; ".join(problems))
 
 
+def any_reachable(bootstrap: str) -> bool:
+    """True when one of the ``host:port`` servers accepts a TCP connection."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if port.isdigit() and port_open(int(port), host.strip("[]") or "127.0.0.1"):
+            return True
+    return False
+
+
 def free_port() -> int:
     import socket
 
@@ -324,7 +333,9 @@ async def _run(sup: Supervisor, summary: list[str]) -> None:
             await asyncio.gather(starting, return_exceptions=True)
     finally:
         stopped.cancel()
-        _say("[dev] stopping...")
+        _say("[dev] stopping... (Ctrl-C again to kill what is left)")
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, sup.hurry)
         await sup.stop()
         _say("[dev] stopped; nothing left running.")
 
@@ -370,6 +381,13 @@ def dev(
                 raise DevError(
                     "SYNCPIPE_REDIS_URL is set but that Redis does not answer PING; start it "
                     "or unset SYNCPIPE_REDIS_URL to let syncpipe dev run its own"
+                )
+            kafka = shared_env.get("SYNCPIPE_KAFKA_BOOTSTRAP")
+            if kafka is not None and not any_reachable(kafka):
+                raise DevError(
+                    f"SYNCPIPE_KAFKA_BOOTSTRAP={kafka} is set but no server there accepts "
+                    "connections; start that Kafka or unset SYNCPIPE_KAFKA_BOOTSTRAP to let "
+                    "syncpipe dev run the embedded broker"
                 )
             # streams' /metrics is its readiness port: its own setting, else any free port
             metrics_port = load_settings(StreamsSettings).metrics_port or free_port()

@@ -20,7 +20,7 @@ from syncpipe.commands.dev import DevError, looks_like_data_dir, reset_data_dir
 from syncpipe.pwa_static import PwaBuildError, ensure_pwa_built
 from syncpipe.redis_server import RedisNotFoundError, find_redis_server
 from tests.e2e.devstack import DevProcess, dev_env, free_ports, run_dev
-from tests.processes import port_open, wait_until
+from tests.processes import BrokerProcess, port_open, wait_until
 
 READY_ORDER = ["broker", "redis", "streams", "ingest", "push", "pwa"]
 
@@ -82,25 +82,47 @@ def test_dev_starts_in_order_prefixes_logs_restarts_a_killed_one_and_stops_all(
     assert stopped == list(reversed(READY_ORDER))
 
 
-def test_dev_quiet_on_an_external_redis_keeps_logs_in_files_and_stops_on_sigterm(
-    dev: DevProcess, redis_server_url: str
+@pytest.fixture
+def external_broker(tmp_path: Path) -> Iterator[BrokerProcess]:
+    broker = BrokerProcess(tmp_path / "external-broker")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def test_dev_quiet_on_external_kafka_and_redis_keeps_logs_in_files_and_stops_on_sigterm(
+    dev: DevProcess, redis_server_url: str, external_broker: BrokerProcess
 ) -> None:
     prefix = f"devtest-{uuid.uuid4().hex[:8]}:"
-    dev.start("--quiet", SYNCPIPE_REDIS_URL=redis_server_url, SYNCPIPE_REDIS_PREFIX=prefix)
+    dev.start(
+        "--quiet",
+        SYNCPIPE_REDIS_URL=redis_server_url,
+        SYNCPIPE_REDIS_PREFIX=prefix,
+        SYNCPIPE_KAFKA_BOOTSTRAP=external_broker.bootstrap,
+        SYNCPIPE_TOPIC_PREFIX=prefix.replace(":", "."),
+    )
     out = dev.wait_up()
+    assert "note: broker: not started; using SYNCPIPE_KAFKA_BOOTSTRAP" in out
     assert "note: redis: not started; using SYNCPIPE_REDIS_URL" in out
+    assert f"kafka    {external_broker.bootstrap}" in out
     assert f"redis    {redis_server_url}" in out
-    assert "[dev] started redis" not in out
     assert re.findall(r"^\[dev\] (\w+) is ready$", out, re.M) == [
-        n for n in READY_ORDER if n != "redis"
+        "streams",
+        "ingest",
+        "push",
+        "pwa",
     ]
-    assert not re.search(r"^\[(streams|ingest|push|broker)\]", out, re.M)
+    assert not re.search(r"^\[(streams|ingest|push|pwa)\]", out, re.M)  # --quiet
     logs = dev.data_dir / "logs"
     wait_until(lambda: (logs / "ingest.log").stat().st_size > 0, what="ingest log")
-    assert (logs / "broker.log").stat().st_size > 0
+    assert (logs / "streams.log").stat().st_size > 0
+    assert not (logs / "broker.log").exists()
     assert not (logs / "redis.log").exists()
-    del dev.ports["redis"]  # the shared Redis keeps running
+    del dev.ports["redis"], dev.ports["kafka"]  # not ours: they keep running
     assert dev.stop(signal.SIGTERM) == 0
+    assert external_broker.alive()
 
 
 def test_busy_port_is_a_clear_error_naming_the_setting_and_starts_nothing(tmp_path: Path) -> None:
@@ -148,6 +170,15 @@ def test_unreachable_redis_url_is_a_clear_error(tmp_path: Path) -> None:
     done = run_dev(["--no-build-pwa"], dev_env(tmp_path / "data", ports, SYNCPIPE_REDIS_URL=url))
     assert done.returncode == 2
     assert "SYNCPIPE_REDIS_URL is set but that Redis does not answer PING" in done.stderr
+
+
+def test_unreachable_kafka_bootstrap_is_a_clear_error(tmp_path: Path) -> None:
+    ports = free_ports()
+    bootstrap = f"127.0.0.1:{ports['kafka']}"  # nothing listens there
+    env = dev_env(tmp_path / "data", ports, SYNCPIPE_KAFKA_BOOTSTRAP=bootstrap)
+    done = run_dev(["--no-build-pwa"], env)
+    assert done.returncode == 2
+    assert f"SYNCPIPE_KAFKA_BOOTSTRAP={bootstrap} is set but no server there accepts" in done.stderr
 
 
 def test_reset_refuses_a_directory_that_is_not_a_syncpipe_data_dir(tmp_path: Path) -> None:

@@ -227,3 +227,22 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_hurry_kills_what_is_left_instead_of_waiting_out_the_grace() -> None:
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    notes: list[str] = []
+    spec = ProcessSpec(name="stubborn", argv=[sys.executable, "-c", code])
+    sup = Supervisor([spec], stop_grace_s=60, notify=notes.append)
+    await sup.start()
+    await asyncio.sleep(0.3)  # let the child install its handler before we signal it
+    stopping = asyncio.create_task(sup.stop())
+    await wait_for(lambda: any(n.startswith("stopping stubborn") for n in notes))
+    started = time.monotonic()
+    sup.hurry()
+    await asyncio.wait_for(stopping, 10)
+    assert time.monotonic() - started < 10
+    assert "stubborn: stop hurried; killing it" in notes
+    pid = sup.pid("stubborn")
+    assert pid is not None
+    assert not alive(pid)
