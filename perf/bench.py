@@ -298,7 +298,7 @@ class Bench:
             if opened["failed"]:
                 raise RuntimeError(f"{opened['failed']} subscribers could not connect")
             await self.warm_up(profile, fleet, load)
-            queue, passed, halvings, i = list(rates), False, 0, 0
+            queue, passed, stopped, halvings, i = list(rates), False, False, 0, 0
             while queue:
                 rate, mult = queue.pop(0)
                 i += 1
@@ -312,17 +312,24 @@ class Bench:
                 step["multiplier"] = mult
                 result["steps"].append(step)
                 say(f"[{profile.name}]   {summary(step)}")
+                if stopped:
+                    continue
                 if step["latency_ms"]["p99"] <= SWEEP_P99_MS and step["deliveries_got"] > 0:
                     passed = True
                     continue
+                # the target rate always runs (its verdict), whatever the sweep found
+                target = [r for r in queue if r[1] == 1]
                 if not passed and halvings < MAX_HALVINGS:
                     # not even the lowest rate kept p99 <= 250 ms: look below the sweep
                     halvings += 1
-                    queue = [(rate / 2, mult / 2 if mult is not None else None)]
+                    queue = [(rate / 2, mult / 2 if mult is not None else None), *target]
                     say(f"[{profile.name}]   p99 > {SWEEP_P99_MS:g} ms: trying half the rate")
                     continue
-                say(f"[{profile.name}]   p99 > {SWEEP_P99_MS:g} ms: sweep stops here")
-                break
+                stopped, queue = True, target
+                say(
+                    f"[{profile.name}]   p99 > {SWEEP_P99_MS:g} ms: sweep stops here"
+                    + ("; the target rate still runs" if target else "")
+                )
         finally:
             load.close()
             await asyncio.to_thread(fleet.stop)

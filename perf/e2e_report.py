@@ -13,6 +13,7 @@ COMPONENTS = (
     "redis",
     "client (load)",
     "client (subscribers)",
+    "other processes",
 )
 
 
@@ -22,6 +23,12 @@ def _ms(v: float) -> str:
 
 def _total(d: dict[str, float]) -> int:
     return int(sum(d.values()))
+
+
+def _rejected(by_reason: dict[str, int]) -> str:
+    if not by_reason:
+        return "0"
+    return ", ".join(f"{n:,} ({reason})" for reason, n in sorted(by_reason.items()))
 
 
 def write_markdown(result: dict[str, Any], path: Path) -> None:
@@ -39,7 +46,8 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         "Latency is op posted (time stamped in the op by the load client) to the state "
         "received by each subscriber, over every delivery. Drops = deliveries expected "
         "(ops accepted x subscribers of the tenant) minus distinct deliveries received; "
-        "push's own dropped/conflated counters are listed too. CPU is % of one core over "
+        "push's own dropped/conflated counters are listed too. Rejected ops (by ingest, "
+        "with the reason) are not expected to be delivered. CPU is % of one core over "
         f"the {result['duration_s']:g} s of load; RSS is the peak during it.",
         "",
     ]
@@ -63,15 +71,16 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
             + ". Highest rate with p99 <= 250 ms: "
             + (f"{bound}{best:,.0f} ops/s." if best else "none of the rates run."),
             "",
-            "| ops/s | deliveries/s offered | ops/s accepted | deliveries got / expected "
+            "| ops/s | deliveries/s offered | ops/s accepted | ops rejected "
+            "| deliveries got / expected "
             "| p50 ms | p95 ms | p99 ms | max ms | drops | push dropped | push conflated |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for s in prof["steps"]:
             lat = s["latency_ms"]
             lines.append(
                 f"| {s['rate_ops_s']:,.0f} | {s['deliveries_offered_per_s']:,.0f} "
-                f"| {s['achieved_ops_s']:,.0f} "
+                f"| {s['achieved_ops_s']:,.0f} | {_rejected(s['rejected_ops'])} "
                 f"| {s['deliveries_got']:,} / {s['deliveries_expected']:,} "
                 f"| {_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} "
                 f"| {s['missing']:,} | {_total(s['push']['dropped']):,} "
@@ -101,7 +110,8 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         present = [c for c in COMPONENTS if any(c in s["cpu_pct"] for s in prof["steps"])]
         lines += [
             "",
-            "CPU % of one core / peak RSS MiB per component:",
+            "CPU % of one core / peak RSS MiB per component (other processes: the rest of "
+            "the machine's busy time meanwhile, i.e. work that is not ours):",
             "",
             "| ops/s | " + " | ".join(present) + " |",
             "|---:|" + "---:|" * len(present),

@@ -25,6 +25,7 @@ import psutil
 from bench_ingest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
+OTHER = "other processes"
 
 # Settings of the system the bench starts, so that per-tenant rate limits in ingest do not
 # distort the benchmark (every op of the load comes from one client id per tenant).
@@ -132,7 +133,7 @@ class Sampler:
                 except psutil.Error:
                     continue
         self.cpu0: dict[str, float] = {}
-        self.t0 = 0.0
+        self.t0 = self.busy0 = 0.0
         self.rss_peak: dict[str, float] = {}
 
     def _cpu(self) -> dict[str, float]:
@@ -148,8 +149,15 @@ class Sampler:
             out[name] = total
         return out
 
+    @staticmethod
+    def _busy() -> float:
+        """CPU seconds the whole machine spent busy (all cores)."""
+        t = psutil.cpu_times()
+        return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
     def start(self) -> None:
         self.cpu0, self.t0, self.rss_peak = self._cpu(), time.monotonic(), {}
+        self.busy0 = self._busy()
         self.sample()
 
     def sample(self) -> None:
@@ -168,6 +176,9 @@ class Sampler:
         elapsed = max(time.monotonic() - self.t0, 1e-9)
         cpu = self._cpu()
         pct = {k: 100 * (v - self.cpu0.get(k, v)) / elapsed for k, v in cpu.items()}
+        # everything else running on the machine meanwhile (other work skews the numbers)
+        machine = 100 * (self._busy() - self.busy0) / elapsed
+        pct[OTHER] = max(0.0, machine - sum(pct.values()))
         return pct, dict(self.rss_peak)
 
 
