@@ -16,9 +16,17 @@ Profiles (everything on one machine):
   Target: p99 <= 150 ms.
 
 Each profile runs a sweep of rates (default 0.5x, 1x, 2x, 4x of its target rate, stopping
-once p99 > 250 ms) and reports the highest rate with p99 <= 250 ms. Writes
-``bench.json``, ``bench.md`` and ``bench.png`` to ``--out``. Exits non-zero on a missed
-target only with ``--check``.
+once p99 > 250 ms; when even the lowest misses, up to two halvings below it) and reports
+the highest rate with p99 <= 250 ms; its target rate always runs, for the verdict. Between
+steps the pipeline drains (every expected delivery in, or none for 2 s). The system the
+bench starts has ingest's per-client rate limits lifted (all load comes from one client
+id per tenant); with ``--attach`` the running system's own limits apply and rejected ops
+are reported by reason. Writes ``bench.json``, ``bench.md`` and ``bench.png`` to ``--out``
+(default ``perf/results/``). Exits non-zero on a missed target only with ``--check``.
+
+Usage: ``uv run python perf/bench.py [--profile teams|broadcast|all] [--duration S]
+[--rates 0.5x,1x,2x,4x] [--out DIR] [--quick] [--check] [--attach --ingest-url URL
+--push-url URL]``.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ from schemas.settings import SharedSettings
 
 SWEEP_P99_MS = 250.0
 DEFAULT_RATES = "0.5x,1x,2x,4x"
-MAX_HALVINGS = 3  # steps below the sweep when even its lowest rate misses p99 <= 250 ms
+MAX_HALVINGS = 2  # steps below the sweep when even its lowest rate misses p99 <= 250 ms
 WARMUP_STEP = 900  # step numbers of warm-up rounds (sweep steps are 1, 2, ...)
 
 
@@ -175,7 +183,7 @@ class Bench:
             return ""
 
     async def drain(self, fleet: WsFleet, step: int, expected: int) -> float:
-        """Wait until every expected delivery arrived, or none came for 2 s (15 s at most)."""
+        """Wait until every expected delivery arrived, or none came for 2 s (10 s at most)."""
         started = time.monotonic()
         while True:
             await asyncio.sleep(0.1)
@@ -465,7 +473,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         epilog="Example: uv run python perf/bench.py --profile teams --duration 10 --check",
     )
-    parser.add_argument("--profile", choices=("teams", "broadcast", "all"), default="all")
+    parser.add_argument(
+        "--profile",
+        choices=("teams", "broadcast", "all"),
+        default="all",
+        help="teams: 200 tenants x 5 subscribers, 2,000 ops/s; broadcast: 1 x 1,000, 50 ops/s "
+        "[all]",
+    )
     parser.add_argument("--duration", type=float, default=None, help="seconds per step [8]")
     parser.add_argument(
         "--rates",
@@ -477,15 +491,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--subscribers", type=int, default=None, help="subscribers per tenant (override)"
     )
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results",
+        help="directory for bench.json, bench.md, bench.png [perf/results]",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny profiles and steps (tests)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
         "--attach", action="store_true", help="use a running system (--ingest-url, --push-url)"
     )
-    parser.add_argument("--ingest-url", default="http://127.0.0.1:8080")
-    parser.add_argument("--push-url", default="ws://127.0.0.1:8081/v1/ws")
-    parser.add_argument("--drain-timeout", type=float, default=15.0, help=argparse.SUPPRESS)
+    parser.add_argument("--ingest-url", default="http://127.0.0.1:8080", help="with --attach")
+    parser.add_argument("--push-url", default="ws://127.0.0.1:8081/v1/ws", help="with --attach")
+    parser.add_argument("--drain-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     parser.add_argument("--warmup-timeout", type=float, default=90.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.duration is None:

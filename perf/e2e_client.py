@@ -213,7 +213,7 @@ class WsConnection(asyncio.Protocol):
             payload, self.fragments = bytes(self.fragments), bytearray()
             opcode = 0x1
         if opcode == 0x1:
-            if not self.subscribed.done() and payload.startswith(_SNAPSHOT):
+            if not self.subscribed.done() and b'"type":"snapshot"' in payload:
                 self.subscribed.set_result(None)
             self.tracker.on_frame(self.index, payload, now_ms)
         elif opcode == 0x8:
