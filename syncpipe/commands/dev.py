@@ -309,8 +309,10 @@ def free_port() -> int:
 
 
 def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    # A closed terminal or pipe must not stop the supervisor from stopping its children.
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 async def _run(sup: Supervisor, summary: list[str]) -> None:
