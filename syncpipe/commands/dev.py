@@ -363,10 +363,11 @@ def dev(
 
     Waits for each to be ready in dependency order, prints the URLs, a dev token and the
     data directory, restarts a component that crashes, and stops everything on Ctrl-C.
-    Component logs are printed prefixed with the component's name ([streams] ...) and
-    kept in <data dir>/logs/. Data (SYNCPIPE_DEV_DATA_DIR, default ./.syncpipe) survives
-    restarts; --reset wipes it. Pointing SYNCPIPE_KAFKA_BOOTSTRAP or SYNCPIPE_REDIS_URL
-    elsewhere uses that Kafka or Redis instead of starting one.
+    Component logs are printed, each line prefixed with the component's name in brackets,
+    and kept in <data dir>/logs/ (--quiet: only there). Data (SYNCPIPE_DEV_DATA_DIR,
+    default ./.syncpipe) survives restarts; --reset wipes it. Pointing
+    SYNCPIPE_KAFKA_BOOTSTRAP or SYNCPIPE_REDIS_URL elsewhere uses that Kafka or Redis
+    instead of starting one.
     """
     try:
         settings = load_settings(DevSettings)
