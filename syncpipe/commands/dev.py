@@ -233,17 +233,14 @@ def plan(
     spec("streams", [PY, "-m", "syncpipe", "streams"], streams_metrics_port, {
         **env,
         "SYNCPIPE_STREAMS_METRICS_PORT": str(streams_metrics_port),
-        "SYNCPIPE_STREAMS_METRICS_HOST": "127.0.0.1",
     })  # fmt: skip
     spec("ingest", [PY, "-m", "syncpipe", "ingest"], dev.ingest_port, {
         **env,
-        "SYNCPIPE_INGEST_HOST": "127.0.0.1",
         "SYNCPIPE_INGEST_PORT": str(dev.ingest_port),
         "SYNCPIPE_INGEST_CORS_ORIGINS": origins,
     }, ready_probe=_http_ok(f"{ingest}/readyz"))  # fmt: skip
     spec("push", [PY, "-m", "syncpipe", "push"], dev.push_port, {
         **env,
-        "SYNCPIPE_PUSH_HOST": "127.0.0.1",
         "SYNCPIPE_PUSH_PORT": str(dev.push_port),
         "SYNCPIPE_PUSH_ALLOWED_ORIGINS": origins,
     }, ready_probe=_http_ok(f"{push}/readyz"))  # fmt: skip
