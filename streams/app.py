@@ -2,9 +2,10 @@
 
 Faust apps are usually module globals; ours is assembled by a factory so tests, replays
 and ``syncpipe streams`` each build their own from their own settings. The worker runs
-two agents (:mod:`streams.agents.reconcile`, :mod:`streams.agents.materialize`) over one
-changelog-backed table kept in memory (``memory://``): on start it is recovered from its
-changelog topic, which is compacted so recovery stays short.
+the ``reconcile`` agent (:mod:`streams.agents.reconcile`) over one changelog-backed
+table kept in memory (``memory://``): on start it is recovered from its changelog topic,
+which is compacted so recovery stays short. The ``materialize`` task
+(:mod:`streams.agents.materialize`) writes entity states to the Redis read model.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from streams.metrics import StreamsMetrics
 from streams.provision import ensure_topics, group_id
 
 log = logging.getLogger(__name__)
+
+_PRODUCER_BATCH_BYTES = 256 * 1024
 
 
 @dataclass
@@ -67,6 +70,9 @@ def create_app(
         web_port=settings.web_port,
         web_host="127.0.0.1",
         table_standby_replicas=0,
+        # reconcile hands aiokafka whole record batches (streams.outputs): room for a
+        # batch of ops' outputs per partition, well under Kafka's default 1 MiB limit
+        producer_max_batch_size=_PRODUCER_BATCH_BYTES,
     )
 
     def topic(name: str) -> Any:
@@ -108,7 +114,8 @@ def _raw_schema() -> Any:
 
 
 def _register_lag(ctx: StreamsApp) -> None:
-    roles = {ctx.topics.ops: "ops", ctx.topics.entities: "entities"}
+    """Lag of the ops partitions Faust assigned (materialize measures its own)."""
+    roles = {ctx.topics.ops: "ops"}
 
     @ctx.faust.timer(ctx.settings.lag_interval_s)
     async def measure_lag() -> None:
