@@ -176,11 +176,17 @@ class Bench:
         self.http = httpx.AsyncClient(timeout=10)
         self.shared = SharedSettings()
 
-    async def push_metrics(self) -> str:
+    async def metrics(self, url: str) -> str:
         try:
-            return (await self.http.get(self.endpoints.push_metrics_url)).text
+            return (await self.http.get(url)).text
         except httpx.HTTPError:
             return ""
+
+    async def push_metrics(self) -> str:
+        return await self.metrics(self.endpoints.push_metrics_url)
+
+    async def ingest_metrics(self) -> str:
+        return await self.metrics(self.endpoints.ingest_url.rstrip("/") + "/metrics")
 
     async def drain(self, fleet: WsFleet, step: int, expected: int) -> float:
         """Wait until every expected delivery arrived, or none came for 2 s (10 s at most)."""
@@ -203,6 +209,7 @@ class Bench:
         procs.add("client (subscribers)", fleet.proc.pid)
         sampler = Sampler(procs)
         before = await self.push_metrics()
+        ingest_before = await self.ingest_metrics()
         sampler.start()
 
         async def sample() -> None:
@@ -219,6 +226,7 @@ class Bench:
         expected = sum(v * profile.subscribers_per_tenant for v in stats.posted.values())
         drain_s = await self.drain(fleet, n, expected)
         after = await self.push_metrics()
+        ingest_after = await self.ingest_metrics()
         got = await fleet.acall(cmd="result", step=n)
         e2e_before = histogram(before, "syncpipe_push_end_to_end_seconds")
         e2e_after = histogram(after, "syncpipe_push_end_to_end_seconds")
@@ -234,6 +242,12 @@ class Bench:
             "deliveries_offered_per_s": rate * profile.subscribers_per_tenant,
             "accepted_ops": stats.accepted,
             "rejected_ops": stats.rejected,
+            "ingest_failures": {
+                **counter_delta(
+                    ingest_before, ingest_after, "syncpipe_ingest_requests_failed_total"
+                ),
+                **counter_delta(ingest_before, ingest_after, "syncpipe_ingest_ops_rejected_total"),
+            },
             "achieved_ops_s": stats.accepted / elapsed,
             "deliveries_expected": expected,
             "deliveries_got": got["distinct"],

@@ -31,6 +31,11 @@ def _rejected(by_reason: dict[str, int]) -> str:
     return ", ".join(f"{n:,} ({reason})" for reason, n in sorted(by_reason.items()))
 
 
+def _failures(step: dict[str, Any]) -> str:
+    causes = step.get("ingest_failures") or {}
+    return ", ".join(f"{k} {v:,.0f}" for k, v in sorted(causes.items()))
+
+
 def write_markdown(result: dict[str, Any], path: Path) -> None:
     m = result["machine"]
     lines = [
@@ -107,6 +112,11 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
                 f"| {_ms(ld['request_p50_ms'])} / {_ms(ld['request_p99_ms'])} "
                 f"| {_ms(ld['schedule_lag_p99_ms'])} | {ld['requests']:,} |"
             )
+        failed = [(s["rate_ops_s"], _failures(s)) for s in prof["steps"] if _failures(s)]
+        if failed:
+            lines += ["", "Ingest failures by code (its /metrics): " + "; ".join(
+                f"{rate:,.0f} ops/s: {text}" for rate, text in failed
+            ) + "."]  # fmt: skip
         present = [c for c in COMPONENTS if any(c in s["cpu_pct"] for s in prof["steps"])]
         lines += [
             "",
