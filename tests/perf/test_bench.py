@@ -135,3 +135,20 @@ def test_bench_quick_run_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     png = (tmp_path / "bench.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(png) > 10_000
+
+
+@pytest.mark.slow
+def test_bench_attaches_to_a_running_system_and_finds_its_components(tmp_path: Path) -> None:
+    from e2e_system import DevSystem
+
+    with DevSystem() as system:
+        proc = run_bench(
+            "--quick", "--attach", "--profile", "broadcast", "--rates", "1x",
+            "--ingest-url", system.endpoints.ingest_url, "--push-url", system.endpoints.push_url,
+            "--out", str(tmp_path), timeout=90,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["system"].startswith("attached to a running system")
+    (step,) = result["profiles"]["broadcast"]["steps"]
+    check_step(step, result["profiles"]["broadcast"]["subscribers_per_tenant"])
