@@ -128,7 +128,10 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         ]
         for s in prof["steps"]:
             cells = [
-                f"{s['cpu_pct'].get(c, 0):.0f} / {s['rss_mib'].get(c, 0):.0f}" for c in present
+                f"{s['cpu_pct'].get(c, 0):.0f} / {s['rss_mib'][c]:.0f}"
+                if c in s["rss_mib"]
+                else f"{s['cpu_pct'].get(c, 0):.0f}"
+                for c in present
             ]
             lines.append(f"| {s['rate_ops_s']:,.0f} | " + " | ".join(cells) + " |")
         lines.append("")
