@@ -39,6 +39,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,8 +172,15 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Bench:
-    def __init__(self, endpoints: Endpoints, procs: Processes, args: argparse.Namespace) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        procs: Processes,
+        args: argparse.Namespace,
+        check_running: Callable[[], None],
+    ) -> None:
         self.endpoints, self.procs, self.args = endpoints, procs, args
+        self.check_running = check_running
         self.http = httpx.AsyncClient(timeout=10)
         self.shared = SharedSettings()
 
@@ -330,7 +338,9 @@ class Bench:
                     f"{rate * profile.subscribers_per_tenant:,.0f} deliveries/s "
                     f"for {args.duration:g} s"
                 )
+                self.check_running()
                 step = await self.step(profile, fleet, load, i, rate, args.duration)
+                self.check_running()
                 step["multiplier"] = mult
                 result["steps"].append(step)
                 say(f"[{profile.name}]   {summary(step)}")
@@ -456,10 +466,15 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def run(args: argparse.Namespace, endpoints: Endpoints, procs: Processes) -> dict[str, Any]:
+async def run(
+    args: argparse.Namespace,
+    endpoints: Endpoints,
+    procs: Processes,
+    check_running: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
     table = QUICK if args.quick else PROFILES
     names = list(table) if args.profile == "all" else [args.profile]
-    bench = Bench(endpoints, procs, args)
+    bench = Bench(endpoints, procs, args, check_running)
     out: dict[str, Any] = {"profiles": {}}
     try:
         for name in names:
@@ -551,7 +566,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{k}={v}" for k, v in DEV_ENV.items()
                 )
                 try:
-                    result = asyncio_run(run(args, system.endpoints, system.tree))
+                    result = asyncio_run(
+                        run(args, system.endpoints, system.tree, system.check_running)
+                    )
                 except (RuntimeError, OSError):
                     for line in system.problems():
                         print(f"  {line}", file=sys.stderr)

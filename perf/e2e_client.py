@@ -30,6 +30,7 @@ import asyncio
 import base64
 import os
 import re
+import signal
 import sys
 import time
 from array import array
@@ -360,6 +361,9 @@ async def serve_stdio() -> None:
 
 
 def main() -> None:
+    # The bench drives this process over stdin and stops it; Ctrl-C is the bench's to handle
+    # (stdin closing ends the loop if the bench goes away).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import uvloop
     except ImportError:

@@ -132,21 +132,20 @@ class Sampler:
                     self.handles.setdefault(name, []).append(psutil.Process(pid))
                 except psutil.Error:
                     continue
-        self.cpu0: dict[str, float] = {}
+        self.cpu0: dict[tuple[str, int], float] = {}
         self.t0 = self.busy0 = 0.0
         self.rss_peak: dict[str, float] = {}
 
-    def _cpu(self) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def _cpu(self) -> dict[tuple[str, int], float]:
+        """CPU seconds so far per (component, pid); processes that are gone are left out."""
+        out: dict[tuple[str, int], float] = {}
         for name, handles in self.handles.items():
-            total = 0.0
             for proc in handles:
                 try:
                     t = proc.cpu_times()
-                    total += t.user + t.system
                 except psutil.Error:
                     continue
-            out[name] = total
+                out[name, proc.pid] = t.user + t.system
         return out
 
     @staticmethod
@@ -175,7 +174,10 @@ class Sampler:
         self.sample()
         elapsed = max(time.monotonic() - self.t0, 1e-9)
         cpu = self._cpu()
-        pct = {k: 100 * (v - self.cpu0.get(k, v)) / elapsed for k, v in cpu.items()}
+        pct = {name: 0.0 for name in self.handles}
+        for (name, pid), seconds in cpu.items():
+            if (name, pid) in self.cpu0:  # a process that died or restarted meanwhile is not
+                pct[name] += 100 * (seconds - self.cpu0[name, pid]) / elapsed
         # everything else running on the machine meanwhile (other work skews the numbers)
         machine = 100 * (self._busy() - self.busy0) / elapsed
         pct[OTHER] = max(0.0, machine - sum(pct.values()))
@@ -221,6 +223,7 @@ class DevSystem:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the bench, which stops dev in order
             )
         try:
             self._wait_up()
@@ -254,6 +257,16 @@ class DevSystem:
                 if '"level":"error"' in line or '"level":"critical"' in line:
                     found.append(f"{log.stem}: {line[:400]}")
         return found[-limit:]
+
+    def check_running(self) -> None:
+        """Raise if ``syncpipe dev`` or one of its components is gone or was restarted."""
+        if self.proc is None or self.proc.poll() is not None:
+            code = None if self.proc is None else self.proc.returncode
+            raise RuntimeError(f"syncpipe dev exited with {code} during the run")
+        now = Processes.tree(self.proc.pid)
+        for name, pids in self.tree.pids.items():
+            if sorted(now.pids.get(name, [])) != sorted(pids):
+                raise RuntimeError(f"{name} exited or was restarted by syncpipe dev during the run")
 
     def log_tail(self, lines: int = 15) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
