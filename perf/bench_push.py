@@ -410,6 +410,14 @@ def histogram(text: str, name: str) -> list[tuple[float, float]]:
     return out
 
 
+def scalar(text: str, name: str) -> float:
+    """The value of an unlabeled sample (0 if absent)."""
+    for line in text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def quantile(
     before: list[tuple[float, float]], after: list[tuple[float, float]], q: float
 ) -> float:
@@ -527,16 +535,25 @@ def run(n: int, seconds: float) -> None:
         qw = [histogram(t, "syncpipe_push_queue_wait_seconds") for t in (before, after)]
         p50, p99 = (1000 * quantile(*e2e, q) for q in (0.5, 0.99))
         q50, q99 = (1000 * quantile(*qw, q) for q in (0.5, 0.99))
+        passes = [histogram(t, "syncpipe_push_flush_pass_seconds") for t in (before, after)]
+        pass_s = [scalar(t, "syncpipe_push_flush_pass_seconds_sum") for t in (before, after)]
+        pass_n = [scalar(t, "syncpipe_push_flush_pass_frames_total") for t in (before, after)]
+        per_socket_us = 1e6 * (pass_s[1] - pass_s[0]) / max(1.0, pass_n[1] - pass_n[0])
         if frac == 0.5:
             p99_at_half = p99
         print(
             f"  push at {frac:.0%} of max ({per_conn * n:>9,.0f} msgs/s, delivered "
             f"{res['messages_per_s']:>9,.0f}/s, {res['frames_per_s']:>7,.0f} frames/s): send path "
-            f"p50 {p50:6.2f} ms p99 {p99:6.2f} ms; queue wait p50 {q50:6.2f} p99 {q99:6.2f} ms"
+            f"p50 {p50:6.2f} ms p99 {p99:6.2f} ms; queue wait p50 {q50:6.2f} p99 {q99:6.2f} ms; "
+            f"flush pass p50 {1000 * quantile(*passes, 0.5):5.2f} ms, "
+            f"{per_socket_us:5.1f} us per socket"
         )
     client.stop()
     server.stop()
-    print("(send path = end_to_end histogram, generation stamp in integer ms -> write done)")
+    print(
+        "(send path = end_to_end histogram, generation stamp in integer ms -> write done; "
+        "flush pass = one synchronous write loop over the ready sockets, wall time)"
+    )
     ok_tp = ratio >= THROUGHPUT_TARGET
     ok_lat = p99_at_half <= SEND_P99_TARGET_MS
     print(

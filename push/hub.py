@@ -193,11 +193,15 @@ class Hub:
         runs after the current dispatch so its messages share frames."""
         ready, self._ready = self._ready, []
         self._pass_scheduled = False
-        frames, wires = self._frames, self._wires
-        account = PassAccount(self.metrics, self.clock, self.wall_ms)
+        frames, wires, m = self._frames, self._wires, self.metrics
+        account = PassAccount(m, self.clock, self.wall_ms)
+        started = self.clock()
         for writer in ready:
             writer.flush_now(frames, wires, account)
         account.settle()
+        if account.frames:
+            m.flush_pass.observe(self.clock() - started)
+            m.flush_pass_frames += account.frames
 
     # -- answering subscribe ---------------------------------------------------------
 

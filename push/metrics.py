@@ -118,6 +118,8 @@ class PushMetrics(Collector):
         self.socket_write = FastHistogram()
         self.end_to_end = FastHistogram()
         self.snapshot_read = FastHistogram()
+        self.flush_pass = FastHistogram()
+        self.flush_pass_frames = 0
 
     def registry(self) -> CollectorRegistry:
         """A fresh registry holding these metrics (one per app, so tests never collide)."""
@@ -215,6 +217,17 @@ class PushMetrics(Collector):
         )
         yield _histogram(
             f"{p}snapshot_read_seconds", "Time to read a snapshot from Redis.", self.snapshot_read
+        )
+        yield _histogram(
+            f"{p}flush_pass_seconds",
+            "Duration of one eager flush pass over the connections a dispatch made ready "
+            "(the send-path latency of the last socket in it).",
+            self.flush_pass,
+        )
+        yield CounterMetricFamily(
+            f"{p}flush_pass_frames_total",
+            "Frames written by flush passes (with flush_pass_seconds_sum: time per socket).",
+            self.flush_pass_frames,
         )
 
 

@@ -43,7 +43,7 @@ SLICE: Final = 32
 class PassAccount:
     """Metrics of one flush pass, observed per slice of frames (see the module doc)."""
 
-    __slots__ = ("_clock", "_frames", "_metrics", "_runs", "_started", "_wall_ms")
+    __slots__ = ("_clock", "_frames", "_metrics", "_runs", "_started", "_wall_ms", "frames")
 
     def __init__(
         self, metrics: PushMetrics, clock: Callable[[], float], wall_ms: Callable[[], float]
@@ -54,6 +54,7 @@ class PassAccount:
         self._runs: list[tuple[bytes, list[Item], list[int]]] = []  # frame, items, [sockets]
         self._frames = 0
         self._started = clock()
+        self.frames = 0  # written in the whole pass
 
     def add(self, flush: Flush) -> None:
         """``flush``'s frame was written (connections popping the same items share it)."""
@@ -83,6 +84,7 @@ class PassAccount:
                     e2e.observe(max(0.0, wall_ms - item.received_at_ms) / 1000.0, n)
         m.frames_sent += frames
         m.socket_write.observe((done - self._started) / frames, frames)
+        self.frames += frames
         self._runs = []
         self._frames = 0
         self._started = done
@@ -151,6 +153,8 @@ class Writer:
                     blocked_on = coro.send(None)
                 except StopIteration:
                     conn.written(action, started, clock(), self.wall_ms())
+                    if account is not None:
+                        account.frames += 1
                     if not conn.queue:
                         return  # drained (what next_action would say)
                     continue

@@ -78,6 +78,8 @@ async def test_hub_pass_writes_for_idle_writers_one_batch_each() -> None:
         assert sock.sent[0]["type"] == "batch"
         assert len(sock.sent[0]["messages"]) == 4  # type: ignore[arg-type]
     assert hub.metrics.frames_sent == 3
+    assert hub.metrics.flush_pass_frames == 3
+    assert hub.metrics.flush_pass.count == 1  # one pass wrote all three
     assert all(w.conn.idle for w, _ in writers)  # the tasks never had to run
     for _, task in writers:
         task.cancel()
@@ -135,6 +137,8 @@ async def test_direct_pass_writes_one_shared_frame_per_socket_and_counts_every_m
     assert m.queue_wait.count - before[1] == 12
     assert m.end_to_end.count - before[2] == 12
     assert m.frames_sent - before[3] == 3
+    assert m.flush_pass_frames == 3
+    assert m.flush_pass.count == 1
     assert all(w.conn.last_cursor == hub.cursor for w, _ in writers)
     assert all(w.conn.idle for w, _ in writers)  # the tasks never had to run
     for _, task in writers:
