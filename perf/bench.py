@@ -422,6 +422,10 @@ def verdict(profile: Profile, steps: list[dict[str, Any]]) -> dict[str, Any]:
     drops = s["missing"] + sum(s["push"]["dropped"].values())
     if profile.zero_drops and drops:
         misses.append(f"{drops} deliveries dropped or missing")
+    rejected = sum(s["rejected_ops"].values())
+    if rejected:  # the rate was not sustained: those ops never reach anyone
+        reasons = ", ".join(sorted(s["rejected_ops"]))
+        misses.append(f"{rejected} ops rejected by ingest ({reasons})")
     if s["deliveries_got"] == 0:
         misses.append("no deliveries")
     return {"measured": True, "met": not misses, "misses": misses}
