@@ -19,6 +19,7 @@ give: those tests are skipped there, with the mode in the reason.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -28,10 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from packaging.version import InvalidVersion, Version
+
 from tests.processes import BrokerProcess, free_port, wait_until
 
 __all__ = [
     "BOOTSTRAP_ENV",
+    "CONFIG",
     "DEFAULT_IMAGE",
     "IMAGE_ENV",
     "MODES",
@@ -53,6 +57,20 @@ DEFAULT_IMAGE = "confluentinc/cp-kafka:7.6.0"
 # KafkaContainer's own readiness line in KRaft mode; a restart prints it again.
 _STARTED = "Kafka Server started"
 _CONTAINER_PORT = 9093
+# Broker configs the tests rely on, beyond Kafka's defaults. The streams workers ask for 3 s
+# sessions (Kafka's floor is 6 s); one node holds every internal topic.
+CONFIG = {
+    "group.min.session.timeout.ms": "1000",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "auto.create.topics.enable": "true",
+}
+_MIN_KRAFT_TAG = Version("7.0.0")  # KafkaContainer.with_kraft's floor for cp-kafka tags
+# SIGTERM to every process whose executable is a JVM (Kafka), and to nothing else.
+_TERM_JAVA = (
+    'for p in /proc/[0-9]*; do exe=$(readlink "$p/exe" 2>/dev/null) || continue; '
+    'case "$exe" in */java) kill -TERM "${p#/proc/}";; esac; done'
+)
 
 
 class KafkaModeError(Exception):
@@ -180,6 +198,7 @@ class ContainerKafka(KafkaUnderTest):
             KafkaContainer(image, port=_CONTAINER_PORT)
             .with_kraft()
             .with_bind_ports(_CONTAINER_PORT, self.host_port)
+            .with_envs(**{f"KAFKA_{k.upper().replace('.', '_')}": v for k, v in CONFIG.items()})
         )
         self._bootstrap: str | None = None
 
@@ -217,7 +236,15 @@ class ContainerKafka(KafkaUnderTest):
         )
 
     def stop(self) -> None:
-        self._wrapped().stop(timeout=30)
+        wrapped = self._wrapped()
+        # `docker stop` signals PID 1, the start script's shell, which ignores SIGTERM: Docker
+        # would wait and then SIGKILL everything. Kafka's JVM is signalled instead, shuts down
+        # cleanly, and the container exits with it; `docker stop` is only the fallback.
+        wrapped.exec_run(["sh", "-c", _TERM_JAVA])
+        try:
+            wrapped.wait(timeout=60)
+        except Exception:
+            wrapped.stop(timeout=5)
 
     def kill9(self) -> None:
         wrapped = self._wrapped()
@@ -271,6 +298,8 @@ class KafkaMode:
                 f"(the mode is {kind}); unset it or set {MODE_ENV}=external"
             )
         image = env.get(IMAGE_ENV, "").strip() or DEFAULT_IMAGE
+        if kind == "testcontainers":
+            _check_image(image)
         return cls(kind=kind, bootstrap=bootstrap, image=image)
 
     def __str__(self) -> str:
@@ -288,7 +317,7 @@ class KafkaMode:
                 raise KafkaModeError(f"{MODE_ENV}=testcontainers needs a Docker engine: {problem}")
         elif self.kind == "external":
             assert self.bootstrap is not None
-            problem = unreachable(self.bootstrap)
+            problem = unreachable(self.bootstrap) or short_sessions_refused(self.bootstrap)
             if problem:
                 raise KafkaModeError(f"{MODE_ENV}=external: {problem}")
 
@@ -329,6 +358,20 @@ class KafkaMode:
         )
 
 
+def _check_image(image: str) -> None:
+    """KafkaContainer configures Confluent's cp-kafka images; KRaft needs tag 7.0.0 or later."""
+    _, _, tag = image.rpartition(":")
+    try:
+        ok = "/" not in tag and Version(tag) >= _MIN_KRAFT_TAG
+    except InvalidVersion:
+        ok = False
+    if not ok:
+        raise KafkaModeError(
+            f"{IMAGE_ENV}={image!r}: testcontainers' KafkaContainer runs Confluent's cp-kafka "
+            f"images in KRaft mode from tag 7.0.0 on; use e.g. {DEFAULT_IMAGE}"
+        )
+
+
 def docker_problem() -> str | None:
     """Why no Docker engine answers (None when one does)."""
     where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
@@ -358,3 +401,47 @@ def unreachable(bootstrap: str, timeout_s: float = 3.0) -> str | None:
         f"nothing answers at {BOOTSTRAP_ENV}={bootstrap} ({'; '.join(errors)}); "
         "start that Kafka or correct the address"
     )
+
+
+# The shortest consumer-group session a test asks for (tests/streams/conftest.py's workers).
+SESSION_TIMEOUT_MS = 3000
+
+
+def short_sessions_refused(bootstrap: str, timeout_s: float = 15.0) -> str | None:
+    """Why a consumer group with the tests' short sessions cannot join (None when it can).
+
+    Kafka refuses sessions under ``group.min.session.timeout.ms`` (6 s by default); the
+    streams workers would then never consume and their tests would only time out. The probe
+    subscribes to a pattern no topic matches, so it creates nothing.
+    """
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import KafkaError
+
+    async def join() -> str | None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=f"syncpipe-test-probe-{uuid.uuid4().hex[:10]}",
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
+            enable_auto_commit=False,
+        )
+        consumer.subscribe(pattern=r"^syncpipe-test-probe-matches-nothing$")
+        try:
+            await asyncio.wait_for(consumer.start(), timeout_s)
+        except KafkaError as exc:
+            return (
+                f"the Kafka at {bootstrap} refuses consumer groups with "
+                f"{SESSION_TIMEOUT_MS / 1000:g} s sessions, which the streams tests use "
+                f"({type(exc).__name__}); set its group.min.session.timeout.ms to "
+                f"{SESSION_TIMEOUT_MS} or less (our broker: "
+                "SYNCPIPE_BROKER_GROUP_MIN_SESSION_TIMEOUT_MS=1000)"
+            )
+        except TimeoutError:
+            return (
+                f"the Kafka at {bootstrap} did not let a consumer join a group in {timeout_s:g} s"
+            )
+        finally:
+            await consumer.stop()
+        return None
+
+    return asyncio.run(join())

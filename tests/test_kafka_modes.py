@@ -73,8 +73,30 @@ def test_mode_is_read_from_the_environment(env: dict[str, str], expected: KafkaM
             "SYNCPIPE_TEST_KAFKA_BOOTSTRAP is only used with SYNCPIPE_TEST_KAFKA=external "
             "(the mode is embedded)",
         ),
+        (
+            {
+                "SYNCPIPE_TEST_KAFKA": "testcontainers",
+                "SYNCPIPE_TEST_KAFKA_IMAGE": "x/cp-kafka:6.2.1",
+            },
+            "SYNCPIPE_TEST_KAFKA_IMAGE='x/cp-kafka:6.2.1': testcontainers' KafkaContainer runs "
+            "Confluent's cp-kafka images in KRaft mode from tag 7.0.0 on",
+        ),
+        (
+            {
+                "SYNCPIPE_TEST_KAFKA": "testcontainers",
+                "SYNCPIPE_TEST_KAFKA_IMAGE": "localhost:5000/k",
+            },
+            "use e.g. confluentinc/cp-kafka:7.6.0",
+        ),
     ],
-    ids=["unknown-mode", "external-without-bootstrap", "bad-address", "bootstrap-unused"],
+    ids=[
+        "unknown-mode",
+        "external-without-bootstrap",
+        "bad-address",
+        "bootstrap-unused",
+        "image-without-kraft",
+        "image-without-version",
+    ],
 )
 def test_bad_settings_are_errors_saying_what_to_set(env: dict[str, str], message: str) -> None:
     with pytest.raises(KafkaModeError) as raised:
@@ -245,6 +267,27 @@ def test_external_mode_runs_the_tests_on_that_kafka_and_skips_those_that_stop_it
     finally:
         broker.stop()
     assert not port_open(broker.port)
+
+
+def test_external_kafka_refusing_the_tests_short_sessions_stops_the_session(
+    tmp_path: Path,
+) -> None:
+    broker = EmbeddedKafka(
+        tmp_path / "strict", env={"SYNCPIPE_BROKER_GROUP_MIN_SESSION_TIMEOUT_MS": "6000"}
+    )
+    broker.start()
+    try:
+        env = {"SYNCPIPE_TEST_KAFKA": "external", "SYNCPIPE_TEST_KAFKA_BOOTSTRAP": broker.bootstrap}
+        code, output = run_pytest(tmp_path, env, NEEDS_KAFKA)
+    finally:
+        broker.stop()
+    assert code == pytest.ExitCode.USAGE_ERROR, output
+    assert the_error(output) == (
+        f"ERROR: SYNCPIPE_TEST_KAFKA=external: the Kafka at {broker.bootstrap} refuses consumer "
+        "groups with 3 s sessions, which the streams tests use (InvalidSessionTimeoutError); "
+        "set its group.min.session.timeout.ms to 3000 or less (our broker: "
+        "SYNCPIPE_BROKER_GROUP_MIN_SESSION_TIMEOUT_MS=1000)"
+    ), output
 
 
 async def list_topics(bootstrap: str) -> list[str]:
