@@ -1,10 +1,11 @@
-"""Producing a batch of output records with one Kafka record batch per topic-partition.
+"""Producing the output records of a batch of ops straight through aiokafka.
 
-Faust's ``Topic.send`` costs a FutureMessage, a schema pass and an aiokafka ``send`` (with
-its own future and partition lookup) per record; at several output records per op that
-was most of the worker's time. :class:`Outputs` collects the records of a whole batch of
-ops, partitions them with the producer's own partitioner (cached per key) and hands each
-topic-partition's records to aiokafka as one ``BatchBuilder`` through Faust's producer.
+Faust's ``Topic.send`` costs a FutureMessage, a schema pass, a trip through Faust's
+producer buffer and an aiokafka partition lookup per record; at several output records
+per op that was most of the worker's time. :class:`Outputs` collects the records of a
+whole batch of ops, partitions them with the producer's own partitioner (cached per key)
+and hands them to Faust's aiokafka producer, as whole record batches when there are many
+(see :meth:`Outputs.send`).
 
 Delivery: the batches go into the same aiokafka producer Faust flushes before it commits
 offsets, so an offset is never committed before the outputs of its ops are acknowledged.
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 
 FATAL_EXIT_CODE: Final = 70
 _KEY_CACHE_SIZE: Final = 100_000
+WHOLE_BATCH_RECORDS: Final = 64
+"""From this many records for one partition on, they go as one ``BatchBuilder``."""
+
+Record = tuple[bytes | None, bytes | None]
 
 
 class Outputs:
@@ -36,7 +41,7 @@ class Outputs:
         self._partitioner = partitioner
         self._partitions: dict[str, list[int]] = {}
         self._key_partition: dict[tuple[str, bytes], int] = {}
-        self._records: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
+        self._records: dict[tuple[str, int], list[Record]] = {}
         self.count = 0
 
     async def prepare(self, *topics: str) -> None:
@@ -71,34 +76,51 @@ class Outputs:
             )
         return cached
 
-    async def send(self) -> list[asyncio.Future[Any]]:
-        """Hand every queued record to the producer; returns the delivery futures.
+    async def send(self) -> None:
+        """Hand every queued record to the producer without waiting for the broker.
 
-        Nothing here waits for the broker: Faust's commit flushes the producer first.
+        Few records for a partition join the producer's open batch one by one. Many are
+        submitted as one ``BatchBuilder``, which is far cheaper per record but waits until
+        the partition's previous batch went out in a request: under load that wait is
+        short next to the work saved, and it keeps small batches (low rates) from paying
+        a produce round trip. Faust's commit flushes the producer before committing.
         """
-        futures: list[asyncio.Future[Any]] = []
         records, self._records, self.count = self._records, {}, 0
         timestamp_ms = int(time.time() * 1000)
         for (topic, partition), items in records.items():
-            batch = self._producer.create_batch()
-            for key, value in items:
-                if batch.append(key=key, value=value, timestamp=timestamp_ms) is None:
-                    futures.append(await self._submit(batch, topic, partition))
-                    batch = self._producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=timestamp_ms) is None:
-                        _fatal(f"a record for {topic} is larger than the producer batch size")
-            futures.append(await self._submit(batch, topic, partition))
-        return futures
+            try:
+                if len(items) >= WHOLE_BATCH_RECORDS:
+                    await self._send_batches(topic, partition, items, timestamp_ms)
+                else:
+                    await self._send_each(topic, partition, items, timestamp_ms)
+            except Exception as exc:  # any failure here would lose outputs
+                _fatal(f"cannot produce to {topic}[{partition}]: {exc!r}")
 
-    async def _submit(self, batch: Any, topic: str, partition: int) -> asyncio.Future[Any]:
-        try:
-            future: asyncio.Future[Any] = await self._producer.send_batch(
-                batch, topic, partition=partition
+    async def _send_each(
+        self, topic: str, partition: int, items: list[Record], timestamp_ms: int
+    ) -> None:
+        send = self._producer.send
+        for key, value in items:
+            future = await send(
+                topic, value, key=key, partition=partition, timestamp_ms=timestamp_ms
             )
-        except Exception as exc:  # any failure here would lose outputs
-            _fatal(f"cannot produce to {topic}[{partition}]: {exc!r}")
+            future.add_done_callback(_check_delivered)
+
+    async def _send_batches(
+        self, topic: str, partition: int, items: list[Record], timestamp_ms: int
+    ) -> None:
+        batch = self._producer.create_batch()
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=timestamp_ms) is None:
+                await self._submit(batch, topic, partition)
+                batch = self._producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=timestamp_ms) is None:
+                    _fatal(f"a record for {topic} is larger than the producer batch size")
+        await self._submit(batch, topic, partition)
+
+    async def _submit(self, batch: Any, topic: str, partition: int) -> None:
+        future = await self._producer.send_batch(batch, topic, partition=partition)
         future.add_done_callback(_check_delivered)
-        return future
 
 
 def _check_delivered(future: asyncio.Future[Any]) -> None:
