@@ -152,9 +152,13 @@ class Latencies:
 
     def __init__(self) -> None:
         self.posted: dict[str, float] = {}
+        self.answered: dict[str, float] = {}
+        self.on_ops: dict[str, float] = {}
         self.on_topic: dict[str, float] = {}
         self.in_read_model: dict[str, float] = {}
         self.rejected = 0
+        self.statuses: dict[int, int] = {}
+        """Answers other than 202, by HTTP status (0: connection closed without one)."""
         self.all_posted = False
         self.complete = asyncio.Event()
 
@@ -191,7 +195,9 @@ async def latency_run(
     rm_key = entities_key(f"{topics.prefix}:", TENANT, COLLECTION)
     stop = asyncio.Event()
     try:
-        tps = [TopicPartition(topics.entities, p) for p in range(PARTITIONS)]
+        tps = [
+            TopicPartition(t, p) for t in (topics.ops, topics.entities) for p in range(PARTITIONS)
+        ]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
@@ -202,12 +208,13 @@ async def latency_run(
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=20)
                 now = time.perf_counter()
-                for records in batches.values():
+                for tp, records in batches.items():
+                    seen = lat.on_topic if tp.topic == topics.entities else lat.on_ops
                     for record in records:
                         if record.key.startswith(prefix):
                             entity = record.key[len(prefix) :].decode()
                             if entity in lat.posted:
-                                lat.on_topic.setdefault(entity, now)
+                                seen.setdefault(entity, now)
                 lat.check()
 
         async def watch_read_model() -> None:
@@ -242,6 +249,9 @@ async def latency_run(
         "posted": len(lat.posted),
         "offered_ops_per_s": round(posted, 1),
         "not_accepted": lat.rejected,
+        "http_errors": {str(k): v for k, v in sorted(lat.statuses.items())},
+        "http_answer": lat.summary(lat.answered),
+        "ops_topic": lat.summary(lat.on_ops),
         "entities_topic": lat.summary(lat.on_topic),
         "read_model": lat.summary(lat.in_read_model),
         "missing_on_topic": len(lat.posted) - len(set(lat.posted) & set(lat.on_topic)),
@@ -281,10 +291,20 @@ async def offer(
         sent = time.perf_counter()
         for op in ops:
             lat.posted[op["entity_id"]] = sent
-        status, payload = await conn.post("/v1/ops", body, token)
+        try:
+            status, payload = await conn.post("/v1/ops", body, token)
+        except (OSError, asyncio.IncompleteReadError):
+            conn.close()  # ingest dropped the connection: count it, open another next time
+            lat.rejected += batch
+            lat.statuses[0] = lat.statuses.get(0, 0) + 1
+            return
+        answered = time.perf_counter()
+        for op in ops:
+            lat.answered[op["entity_id"]] = answered
         free.append(conn)
         if status != 202:
             lat.rejected += batch
+            lat.statuses[status] = lat.statuses.get(status, 0) + 1
             return
         lat.rejected += sum(r["status"] != "accepted" for r in orjson.loads(payload)["results"])
 
@@ -407,8 +427,11 @@ def latency_line(run: dict[str, Any]) -> str:
 
     return (
         f"  offered {run['offered_ops_per_s']:,.0f} ops/s, posted {run['posted']}, "
-        f"not accepted {run['not_accepted']}, missing {run['missing_on_topic']}/"
-        f"{run['missing_in_read_model']} (topic/read model)\n"
+        f"not accepted {run['not_accepted']} (HTTP {run['http_errors'] or 'all 202'}), "
+        f"missing {run['missing_on_topic']}/{run['missing_in_read_model']} "
+        "(topic/read model)\n"
+        f"  {part('ingest answer', run['http_answer'])}\n"
+        f"  {part('ops topic', run['ops_topic'])}\n"
         f"  {part('entities topic', run['entities_topic'])}\n"
         f"  {part('read model', run['read_model'])}"
     )
