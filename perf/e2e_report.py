@@ -73,7 +73,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
             f"Target at {t['rate_ops_s']:,.0f} ops/s ({t['deliveries_per_s']:,.0f} deliveries/s): "
             f"{', '.join(target)} — {state}"
             + (f" ({'; '.join(t['misses'])})" if t["misses"] else "")
-            + ". Highest rate with p99 <= 250 ms: "
+            + ". Highest rate with p99 <= 250 ms and >= 99 % of ops accepted: "
             + (f"{bound}{best:,.0f} ops/s." if best else "none of the rates run."),
             "",
             "| ops/s | deliveries/s offered | ops/s accepted | ops rejected "
