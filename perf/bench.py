@@ -53,6 +53,7 @@ import contextlib
 import httpx
 from bench_push import histogram, quantile
 from e2e_load import Load, StepLoad
+from e2e_report import rate as fmt_rate
 from e2e_report import write_markdown, write_plot
 from e2e_system import DEV_ENV, DevSystem, Endpoints, Processes, Sampler
 
@@ -335,7 +336,8 @@ class Bench:
                 i += 1
                 label = f"{mult:g}x" if mult is not None else "custom"
                 say(
-                    f"[{profile.name}] step {i}/{i + len(queue)}: {rate:,.0f} ops/s ({label}), "
+                    f"[{profile.name}] step {i}/{i + len(queue)}: "
+                    f"{fmt_rate(rate)} ops/s ({label}), "
                     f"{rate * profile.subscribers_per_tenant:,.0f} deliveries/s "
                     f"for {args.duration:g} s"
                 )

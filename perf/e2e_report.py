@@ -17,6 +17,11 @@ COMPONENTS = (
 )
 
 
+def rate(v: float) -> str:
+    """12.5 -> "12.5", 2000.0 -> "2,000"."""
+    return f"{v:,.1f}".removesuffix(".0")
+
+
 def _ms(v: float) -> str:
     return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
 
@@ -84,7 +89,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         for s in prof["steps"]:
             lat = s["latency_ms"]
             lines.append(
-                f"| {s['rate_ops_s']:,.0f} | {s['deliveries_offered_per_s']:,.0f} "
+                f"| {rate(s['rate_ops_s'])} | {s['deliveries_offered_per_s']:,.0f} "
                 f"| {s['achieved_ops_s']:,.0f} | {_rejected(s['rejected_ops'])} "
                 f"| {s['deliveries_got']:,} / {s['deliveries_expected']:,} "
                 f"| {_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | {_ms(lat['max'])} "
@@ -107,7 +112,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
             srv = s["push"]["server_e2e_ms"] or {"p50": 0.0, "p99": 0.0}
             ld = s["load"]
             lines.append(
-                f"| {s['rate_ops_s']:,.0f} | {_ms(ing['p50'])} / {_ms(ing['p99'])} "
+                f"| {rate(s['rate_ops_s'])} | {_ms(ing['p50'])} / {_ms(ing['p99'])} "
                 f"| {_ms(srv['p50'])} / {_ms(srv['p99'])} "
                 f"| {_ms(ld['request_p50_ms'])} / {_ms(ld['request_p99_ms'])} "
                 f"| {_ms(ld['schedule_lag_p99_ms'])} | {ld['requests']:,} |"
@@ -115,7 +120,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         failed = [(s["rate_ops_s"], _failures(s)) for s in prof["steps"] if _failures(s)]
         if failed:
             lines += ["", "Ingest failures by code (its /metrics): " + "; ".join(
-                f"{rate:,.0f} ops/s: {text}" for rate, text in failed
+                f"{rate(r)} ops/s: {text}" for r, text in failed
             ) + "."]  # fmt: skip
         present = [c for c in COMPONENTS if any(c in s["cpu_pct"] for s in prof["steps"])]
         lines += [
@@ -133,7 +138,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
                 else f"{s['cpu_pct'].get(c, 0):.0f}"
                 for c in present
             ]
-            lines.append(f"| {s['rate_ops_s']:,.0f} | " + " | ".join(cells) + " |")
+            lines.append(f"| {rate(s['rate_ops_s'])} | " + " | ".join(cells) + " |")
         lines.append("")
     path.write_text("\n".join(lines))
 
@@ -163,7 +168,7 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(rates or [t["rate_ops_s"]])
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: rate(v)))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("ops/s posted")
