@@ -11,11 +11,19 @@ entity's stored record with :func:`streams.lww.apply` and serializes the outputs
       Rejection ──► ops.dlq                                    ├─ conflict → conflicts (if any)
                                                                └─ receipt → receipts (always)
 
-A re-delivered op is a ``duplicate`` and changes nothing. One exception keeps
-at-least-once whole: when the duplicate is the op that produced the entity's current
-state, that state is emitted again, since a worker killed between writing its table
-and producing the state leaves the state unproduced and only this re-delivery can heal
-it. Re-emitting the same version is harmless (consumers keep a version only if newer).
+A re-delivered op is a ``duplicate`` and changes nothing in the table. Two exceptions
+keep at-least-once whole, since a worker killed between writing its table and producing
+the outputs leaves them unproduced and only the re-delivery can heal them:
+
+- when the duplicate is the op that produced the entity's current state, that state is
+  emitted again (consumers keep a version only if newer, so this is harmless);
+- when the duplicate is an op whose conflict the entity still remembers, that conflict
+  is emitted again, byte for byte (consumers dedupe conflicts by ``op_id``).
+
+The stored record is therefore the EntityRecord JSON plus ``recent_conflicts``: the
+conflicts of the entity's last :data:`CONFLICT_MEMORY` conflicting ops, oldest first.
+It is never published (states are :func:`streams.lww.public_state`), and
+:func:`streams.lww.apply` stays unaware of it: LWW itself reports a conflict once.
 """
 
 from __future__ import annotations
@@ -38,6 +46,15 @@ RejectKind = Literal["not_json", "bad_shape", "bad_key", "empty"]
 REJECT_KINDS: Final[tuple[RejectKind, ...]] = ("not_json", "bad_shape", "bad_key", "empty")
 
 _CACHE_SIZE: Final = 50_000
+
+CONFLICT_MEMORY: Final = 32
+"""How many recent conflicts each stored record keeps to re-emit for re-delivered ops."""
+
+RECENT_CONFLICTS: Final = "recent_conflicts"
+"""The key of the remembered conflicts in a stored record (absent when there are none)."""
+
+Remembered = tuple[tuple[str, bytes], ...]
+"""(op_id, conflict JSON) of an entity's recent conflicts, oldest first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +143,39 @@ def _key_text(key: bytes) -> str:
         return key.decode("latin-1")
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A stored record decoded: the entity and the conflicts it remembers."""
+
+    record: EntityRecord
+    conflicts: Remembered = ()
+
+    def conflict_of(self, op_id: str) -> bytes | None:
+        return next((c for o, c in self.conflicts if o == op_id), None)
+
+
+def parse_stored(stored: bytes) -> Stored:
+    """Decode a table record (EntityRecord JSON, optionally with ``recent_conflicts``)."""
+    data = orjson.loads(stored)
+    remembered = data.pop(RECENT_CONFLICTS, None) if isinstance(data, dict) else None
+    record = EntityRecord.from_dict(data)
+    if not remembered:
+        return Stored(record)
+    if not isinstance(remembered, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("op_id"), str) for c in remembered
+    ):
+        raise LwwInputError(f"entity record: {RECENT_CONFLICTS!r} must be a list of conflicts")
+    return Stored(record, tuple((c["op_id"], dumps(c)) for c in remembered))
+
+
+def serialize_stored(record: EntityRecord, conflicts: Remembered) -> bytes:
+    """The table record: EntityRecord JSON, plus the remembered conflicts if any."""
+    data = record.to_dict()
+    if conflicts:
+        data[RECENT_CONFLICTS] = [orjson.Fragment(c) for _, c in conflicts]
+    return dumps(data)
+
+
 class Reconciler:
     """Applies ops to stored records, keeping decoded records to skip re-parsing.
 
@@ -135,45 +185,58 @@ class Reconciler:
     """
 
     def __init__(self, cache_size: int = _CACHE_SIZE) -> None:
-        self._cache: OrderedDict[bytes, tuple[bytes, EntityRecord]] = OrderedDict()
+        self._cache: OrderedDict[bytes, tuple[bytes, Stored]] = OrderedDict()
         self._cache_size = cache_size
 
     def load(self, key: bytes, stored: bytes | None) -> EntityRecord | None:
+        found = self._load(key, stored)
+        return None if found is None else found.record
+
+    def _load(self, key: bytes, stored: bytes | None) -> Stored | None:
         if stored is None:
             return None
         hit = self._cache.get(key)
         if hit is not None and hit[0] is stored:
             return hit[1]
-        record = EntityRecord.from_dict(orjson.loads(stored))
-        self._remember(key, stored, record)
-        return record
+        decoded = parse_stored(stored)
+        self._remember(key, stored, decoded)
+        return decoded
 
-    def _remember(self, key: bytes, stored: bytes, record: EntityRecord) -> None:
-        self._cache[key] = (stored, record)
+    def _remember(self, key: bytes, stored: bytes, decoded: Stored) -> None:
+        self._cache[key] = (stored, decoded)
         self._cache.move_to_end(key)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
     def reconcile(self, op: Op, get_stored: Callable[[bytes], bytes | None]) -> Outcome:
         key = entity_key(op.tenant, op.collection, op.entity_id).encode()
-        before = self.load(key, get_stored(key))
+        held = self._load(key, get_stored(key))
+        before = None if held is None else held.record
+        remembered = () if held is None else held.conflicts
         result = apply(before, op)
         record = result.record
+        status = result.receipt.status
+        conflict = None if result.conflict is None else dumps(result.conflict.to_dict())
+        if conflict is not None:
+            remembered = (*remembered, (op.op_id, conflict))[-CONFLICT_MEMORY:]
         stored: bytes | None = None
         if record is not None and record is not before:
-            stored = dumps(record.to_dict())
-            self._remember(key, stored, record)
+            stored = serialize_stored(record, remembered)
+            self._remember(key, stored, Stored(record, remembered))
         state: bytes | None = None
-        status = result.receipt.status
-        heal = status == "duplicate" and record is not None and record.last_op_id == op.op_id
-        if record is not None and (result.changed or heal):
+        if status == "duplicate" and held is not None:
+            # Heal what a worker killed after writing its table may not have produced.
+            if record is not None and record.last_op_id == op.op_id:
+                state = dumps(public_state(record))
+            conflict = held.conflict_of(op.op_id)
+        elif record is not None and result.changed:
             state = dumps(public_state(record))
         return Outcome(
             key=key,
             record=record,
             stored=stored,
             state=state,
-            conflict=None if result.conflict is None else dumps(result.conflict.to_dict()),
+            conflict=conflict,
             receipt_key=receipt_key(op.tenant, op.client_id).encode(),
             receipt=dumps(result.receipt.to_dict()),
             status=status,

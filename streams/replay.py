@@ -39,7 +39,7 @@ from schemas.topics import Topics
 from streams import kafka_io
 from streams.errors import ReplayError, WorkersRunningError
 from streams.lww import EntityRecord, content, public_state
-from streams.processing import Reconciler, Rejection, decode, dlq_record
+from streams.processing import Reconciler, Rejection, decode, dlq_record, parse_stored
 from streams.provision import changelog_topic, ensure_topics, group_id
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,7 @@ class Reprocessed:
     rejected: int = 0
 
     def states(self) -> dict[bytes, dict[str, Any]]:
-        return {
-            k: public_state(EntityRecord.from_dict(orjson.loads(v))) for k, v in self.stored.items()
-        }
+        return {k: public_state(parse_stored(v).record) for k, v in self.stored.items()}
 
 
 Emit = Callable[[str, bytes | None, bytes], None]
