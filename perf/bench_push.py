@@ -14,12 +14,19 @@ connection:
 * **push**: the real push app (``push.app.create_app``, uvicorn with websockets-sansio)
   with a synthetic source calling the hub exactly as the Kafka source does; per-connection
   byte limits, conflation, metrics on (the limit, 10 MB/s, is not the bottleneck here).
+  Each dispatch makes the subscribers ready and one flush pass writes them all: one
+  ``transport.write`` per socket of a frame built once (:mod:`push.wire`).
 
 The offered rate is stepped up; each step runs ``--seconds`` and the client reports
 messages delivered per second. "max" is the best delivered rate of a step. Then push runs
 at half its max rate and its send-path latency is read from its own histograms:
 ``end_to_end`` (generation stamp -> socket write done; the stamp is integer ms, so values
-are up to 1 ms high) and ``queue_wait`` (enqueue -> write start, sub-ms exact).
+are up to 1 ms high) and ``queue_wait`` (enqueue -> write, sub-ms exact), and the flush
+passes' own duration (``flush_pass_seconds``) with the wall time they spend per socket.
+A pass is one synchronous loop, so the last socket of a pass waits the whole pass: at
+1,000 connections the send path is bounded below by 1,000 socket writes (a loopback
+``send`` costs ~5-10 us of kernel time), and on a shared machine by the CPU the server
+gets; compare with the baseline measured in the same run and repeat.
 
 Usage: ``uv run python perf/bench_push.py [--connections N] [--seconds S]``.
 Targets: push >= 80 % of the baseline's throughput; send-path p99 <= 10 ms at half max.
