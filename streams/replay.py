@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -32,15 +33,17 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from schemas.readmodel import entities_key
 from schemas.settings import SharedSettings
 from schemas.topics import Topics
 from streams import kafka_io
-from streams.errors import ReplayError, WorkersRunningError
+from streams.errors import BrokerUnavailableError, ReplayError, WorkersRunningError
 from streams.lww import EntityRecord, content, public_state
 from streams.processing import Reconciler, Rejection, decode, dlq_record, parse_stored
 from streams.provision import changelog_topic, ensure_topics, group_id
+from streams.readmodel import ReadModelUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +170,18 @@ def compare(
 
 async def _live_members(bootstrap: str, group: str) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     try:
+        await admin.start()
         (response,) = await admin.describe_consumer_groups([group])
-        groups = response.to_object()["groups"]
-        return sum(len(g["members"]) for g in groups if g["group"] == group)
+    except (KafkaError, OSError) as exc:
+        raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
     finally:
         await admin.close()
+    groups = response.to_object()["groups"]
+    return sum(len(g["members"]) for g in groups if g["group"] == group)
 
 
 @dataclass(frozen=True)
@@ -246,18 +252,27 @@ async def _install_read_model(
         by_hash.setdefault(key, {})[state["entity_id"]] = orjson.dumps(state)
     client = aioredis.from_url(shared.redis_url)
     try:
-        bar = kafka_io.Progress("rebuilding read model", len(by_hash))
-        for key, fields in by_hash.items():
-            staging = f"{key}:rebuild"
-            await client.delete(staging)
-            items = list(fields.items())
-            for i in range(0, len(items), 1000):
-                await client.hset(staging, mapping=dict(items[i : i + 1000]))
-            await client.rename(staging, key)  # atomic swap of one collection
-            bar.advance()
-        bar.finish()
+        return await _write_read_model(client, by_hash)
+    except RedisError as exc:
+        raise ReadModelUnavailableError(
+            f"writing the read model failed: {exc}; the table is rebuilt, run the "
+            "rebuild again once Redis is reachable (it is idempotent)"
+        ) from exc
     finally:
         await client.aclose()
+
+
+async def _write_read_model(client: aioredis.Redis, by_hash: dict[str, dict[str, bytes]]) -> int:
+    bar = kafka_io.Progress("rebuilding read model", len(by_hash))
+    for key, fields in by_hash.items():
+        staging = f"{key}:rebuild"
+        await client.delete(staging)
+        items = list(fields.items())
+        for i in range(0, len(items), 1000):
+            await client.hset(staging, mapping=dict(items[i : i + 1000]))
+        await client.rename(staging, key)  # atomic swap of one collection
+        bar.advance()
+    bar.finish()
     return sum(len(f) for f in by_hash.values())
 
 
@@ -343,7 +358,11 @@ async def dump(bootstrap: str, topic: str, path: Path) -> int:
         tps = await kafka_io.partitions(c, topic)
         starts, ends = await kafka_io.bounds(c, tps)
         bar = kafka_io.Progress(f"dumping {topic}", sum(ends[p] - starts[p] for p in starts))
-        with tmp.open("wb") as f:
+        try:
+            f = tmp.open("wb")
+        except OSError as exc:
+            raise ReplayError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        with f:
             async for r in kafka_io.read_range(c, topic, starts, ends):
                 line = {
                     "partition": r.partition,
@@ -363,9 +382,70 @@ async def dump(bootstrap: str, topic: str, path: Path) -> int:
     return count
 
 
+@dataclass(frozen=True, slots=True)
+class DumpRecord:
+    """One line of a dump file, decoded."""
+
+    partition: int | None
+    key: bytes | None
+    value: bytes | None
+
+
+def read_dump(path: Path) -> list[DumpRecord]:
+    """Parse a whole dump file; a :class:`ReplayError` names the first bad line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ReplayError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    records = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(_dump_record(line))
+        except ValueError as exc:
+            raise ReplayError(
+                f"{path}:{number}: {exc}; expected a line written by `syncpipe replay dump` "
+                '({"partition": int, "key": base64|null, "value": base64|null, ...}); '
+                "nothing was loaded"
+            ) from exc
+    return records
+
+
+def _dump_record(line: bytes) -> DumpRecord:
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(f"not a JSON object but {type(doc).__name__}")
+    missing = [k for k in ("key", "value") if k not in doc]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    partition = doc.get("partition")
+    if partition is not None and (isinstance(partition, bool) or not isinstance(partition, int)):
+        raise ValueError(f"partition must be an integer, got {partition!r}")
+    return DumpRecord(partition, _unb64(doc, "key"), _unb64(doc, "value"))
+
+
+def _unb64(doc: dict[str, Any], name: str) -> bytes | None:
+    text = doc[name]
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"{name} must be base64 text or null, got {text!r}")
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"{name} is not valid base64 ({exc})") from exc
+
+
 async def load(bootstrap: str, path: Path, topic: str) -> int:
-    """Produce every line of a dump to ``topic`` (keeping partitions when they exist)."""
-    lines = (await asyncio.to_thread(path.read_bytes)).splitlines()
+    """Produce every record of a dump to ``topic`` (keeping partitions when they exist).
+
+    The whole file is parsed first, so a malformed line loads nothing.
+    """
+    records = await asyncio.to_thread(read_dump, path)
     c = await kafka_io.consumer(bootstrap)
     try:
         count_partitions = len(await kafka_io.partitions(c, topic))
@@ -373,19 +453,15 @@ async def load(bootstrap: str, path: Path, topic: str) -> int:
         await c.stop()
     p = await kafka_io.producer(bootstrap)
     try:
-        bar = kafka_io.Progress(f"loading {topic}", len(lines))
-        for raw in lines:
-            doc = orjson.loads(raw)
-            key = None if doc["key"] is None else base64.b64decode(doc["key"])
-            value = None if doc["value"] is None else base64.b64decode(doc["value"])
-            partition = doc.get("partition")
+        bar = kafka_io.Progress(f"loading {topic}", len(records))
+        for r in records:
             keep = (
-                partition if isinstance(partition, int) and partition < count_partitions else None
+                r.partition if r.partition is not None and r.partition < count_partitions else None
             )
-            await p.send(topic, key=key, value=value, partition=keep)
+            await p.send(topic, key=r.key, value=r.value, partition=keep)
             bar.advance()
         await p.flush()
         bar.finish()
     finally:
         await p.stop()
-    return len(lines)
+    return len(records)

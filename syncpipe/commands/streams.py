@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -36,13 +36,15 @@ def _settings() -> tuple[Any, SharedSettings]:
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
+    from schemas.topics import TopicError
     from streams.errors import StreamsError
 
     try:
         return asyncio.run(coro)
-    except StreamsError as exc:
+    except (StreamsError, TopicError) as exc:
+        retriable = isinstance(exc, StreamsError) and exc.retriable
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(3 if exc.retriable else 2) from exc
+        raise typer.Exit(3 if retriable else 2) from exc
     except KeyboardInterrupt as exc:
         typer.echo("\ninterrupted: nothing half-written was installed", err=True)
         raise typer.Exit(130) from exc
@@ -69,13 +71,17 @@ def streams() -> None:
 @replay_app.command("rebuild")
 def rebuild(
     force: Annotated[
-        bool, typer.Option(help="Install the rebuild even if it differs from live state.")
+        bool,
+        typer.Option(help="Install the rebuild even if it differs from the live entities."),
     ] = False,
 ) -> None:
-    """Reprocess ops into a fresh table and read model; prove they reproduce live entities.
+    """Rebuild the streams table and the Redis read model from the ops log.
 
-    Stop the streams workers first. Nothing is installed unless the rebuilt entities equal
-    the live ones (or --force).
+    Reprocesses every op with the worker's own code, compares the result with the live
+    entities topic and installs it (table changelog, then the read model, one collection
+    at a time) only when they are identical, or with --force. Stop the streams workers
+    first: a rebuild refuses to run while the consumer group has live members. Exit 0
+    when installed, 1 when the rebuild differs (nothing installed), 2 or 3 on errors.
     """
     from streams.replay import rebuild as run
 
@@ -91,19 +97,39 @@ def rebuild(
 
 @replay_app.command("shadow")
 def shadow(
-    prefix: Annotated[str, typer.Option(help="Topic prefix of the shadow topics.")],
+    prefix: Annotated[
+        str,
+        typer.Option(
+            help="Topic prefix of the shadow topics (must differ from SYNCPIPE_TOPIC_PREFIX)."
+        ),
+    ],
     from_offset: Annotated[
-        int | None, typer.Option(min=0, help="Start every ops partition at this offset.")
+        int | None,
+        typer.Option(help="Start every ops partition at this offset (default: the beginning)."),
     ] = None,
     from_time: Annotated[
-        datetime | None, typer.Option(help="Start at the first op at or after this time.")
+        str | None,
+        typer.Option(
+            help=(
+                "Start every ops partition at its first op at or after this time, "
+                "ISO 8601 (2026-11-24T21:00:00Z; no zone means UTC)."
+            )
+        ),
     ] = None,
 ) -> None:
-    """Reprocess live ops into entities/conflicts/receipts topics under another prefix."""
+    """Reprocess live ops into entities/conflicts/receipts/ops.dlq under another prefix.
+
+    Live topics, the table and the read model are not touched; missing shadow topics
+    are created. Compare the result with `syncpipe replay diff --prefix PREFIX`.
+    """
     from streams.replay import shadow as run
 
+    if from_offset is not None and from_time is not None:
+        _fail("give --from-offset or --from-time, not both")
+    if from_offset is not None and from_offset < 0:
+        _fail(f"--from-offset must be 0 or more, got {from_offset}")
+    ms = None if from_time is None else _parse_time(from_time)
     settings, shared = _settings()
-    ms = None if from_time is None else int(from_time.timestamp() * 1000)
     result = _run(
         run(
             shared,
@@ -120,10 +146,15 @@ def shadow(
 def diff(
     prefix: Annotated[str, typer.Option(help="Topic prefix of the shadow topics.")],
     content_only: Annotated[
-        bool, typer.Option(help="Compare fields and deletion only, not versions.")
+        bool,
+        typer.Option(help="Compare fields and deletion only, not versions and arrival data."),
     ] = False,
 ) -> None:
-    """Compare the shadow entities with the live ones; exit 1 when they differ."""
+    """Compare the shadow entities (PREFIX) with the live ones, entity by entity.
+
+    Prints how many are identical and names those that differ or exist on one side
+    only. Exit 0 when identical, 1 when they differ, 2 or 3 on errors.
+    """
     from streams.replay import diff as run
 
     _, shared = _settings()
@@ -136,8 +167,15 @@ def diff(
 
 
 @replay_app.command("dump")
-def dump(topic: str, file: Path) -> None:
-    """Write every record of TOPIC to FILE as JSON lines (base64 key and value)."""
+def dump(
+    topic: Annotated[str, typer.Argument(help="Full topic name, e.g. syncpipe.ops.")],
+    file: Annotated[Path, typer.Argument(help="JSON lines file to write (replaced if present).")],
+) -> None:
+    """Write every record of TOPIC to FILE as JSON lines.
+
+    One line per record: partition, offset, timestamp_ms and base64 key and value. The
+    file appears only when complete.
+    """
     from streams.replay import dump as run
 
     _, shared = _settings()
@@ -146,13 +184,36 @@ def dump(topic: str, file: Path) -> None:
 
 
 @replay_app.command("load")
-def load(file: Path, topic: str) -> None:
-    """Produce every JSON line of FILE (from `replay dump`) to TOPIC."""
+def load(
+    file: Annotated[Path, typer.Argument(help="JSON lines file written by `replay dump`.")],
+    topic: Annotated[str, typer.Argument(help="Existing topic to produce the records to.")],
+) -> None:
+    """Produce every record of FILE (from `replay dump`) to TOPIC.
+
+    Records keep their partition when TOPIC has it, else go by key. The whole file is
+    checked first: a malformed line loads nothing and names the line.
+    """
     from streams.replay import load as run
 
     _, shared = _settings()
     count = _run(run(shared.kafka_bootstrap, file, topic))
     typer.echo(f"{count} records produced to {topic}")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _parse_time(text: str) -> int:
+    """Epoch milliseconds of an ISO 8601 time; a time without a zone is UTC."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--from-time {text!r} is not an ISO 8601 time; use e.g. 2026-11-24T21:00:00Z")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
 
 
 def register(app: typer.Typer) -> None:
