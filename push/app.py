@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -95,11 +95,16 @@ def create_app(
     )
     if shared.redis_url is None:
         log.warning("SYNCPIPE_REDIS_URL unset; using %s", DEFAULT_REDIS_URL)
-    redis = Redis.from_url(
+    # A blocking pool: a burst of subscribes (clients reconnecting together) waits for a
+    # connection instead of failing with "Too many connections" beyond the pool size.
+    pool = BlockingConnectionPool.from_url(
         shared.redis_url or DEFAULT_REDIS_URL,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_s,
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
     )
+    redis = Redis.from_pool(pool)
     snapshots = SnapshotReader(redis, shared.redis_prefix, settings.snapshot_scan_count, metrics)
     source: Source = (
         source_factory(hub, metrics)

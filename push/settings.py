@@ -144,7 +144,20 @@ class PushSettings(BaseSettings):
         default=1_000, ge=1, description="HSCAN COUNT hint when reading a snapshot from Redis."
     )
     redis_timeout_s: float = Field(
-        default=2.0, gt=0, description="Socket timeout of Redis commands, seconds."
+        default=2.0,
+        gt=0,
+        description=(
+            "Socket timeout of Redis commands, and the longest a snapshot read waits for a "
+            "free Redis connection, seconds."
+        ),
+    )
+    redis_max_connections: int = Field(
+        default=32,
+        ge=1,
+        description=(
+            "Redis connections push keeps for snapshot reads; more concurrent subscribes "
+            "wait for one (e.g. every client resubscribing after a restart)."
+        ),
     )
     fetch_max_wait_ms: int = Field(
         default=20,

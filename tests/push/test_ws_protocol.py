@@ -130,6 +130,29 @@ async def test_ws_snapshot_from_redis_then_live_updates(
         assert skipped == []  # nothing from another tenant or collection
 
 
+async def test_ws_concurrent_subscribes_beyond_the_redis_pool_all_get_snapshots(
+    push_factory: PushFactory, shared: SharedSettings
+) -> None:
+    server = await push_factory(redis_max_connections=2)
+    redis = Redis.from_url(shared.redis_url or "")
+    key = entities_key(shared.redis_prefix, "acme", "tasks")
+    await redis.hset(key, mapping={f"e{i}": state(f"e{i}", 1) for i in range(50)})
+    await redis.aclose()
+
+    async def snapshot_size() -> int:
+        async with connect(server.url()) as ws:
+            await messages(ws)  # hello
+            await ws.send(orjson.dumps({"type": "subscribe", "collection": "tasks"}).decode())
+            answer, _ = await until(ws, lambda m: m["type"] in ("snapshot", "error"), 15.0)
+            assert answer["type"] == "snapshot", answer
+            return len(answer["entities"])
+
+    sizes = await asyncio.gather(*(snapshot_size() for _ in range(30)))
+    assert sizes == [50] * 30
+    assert server.metrics.subscribes["snapshot"] == 30
+    assert server.metrics.client_frames_rejected["snapshot_unavailable"] == 0
+
+
 async def test_ws_receipts_and_conflicts_reach_only_the_authoring_client(
     push_server: PushServer,
 ) -> None:
