@@ -617,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
             f"[{name}] target {state}"
             + (f" ({'; '.join(t['misses'])})" if t["misses"] else "")
             + "; highest rate with p99 <= 250 ms (ops accepted): "
-            + (f"{bound}{best:,.0f} ops/s" if best else "none")
+            + (f"{bound}{fmt_rate(best)} ops/s" if best else "none")
         )
         missed |= t["met"] is False
     return 1 if args.check and missed else 0

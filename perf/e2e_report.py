@@ -13,7 +13,9 @@ COMPONENTS = (
     "redis",
     "client (load)",
     "client (subscribers)",
+    "kernel irq",
     "other processes",
+    "steal",
 )
 
 
@@ -79,7 +81,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
             f"{', '.join(target)} — {state}"
             + (f" ({'; '.join(t['misses'])})" if t["misses"] else "")
             + ". Highest rate with p99 <= 250 ms and >= 99 % of ops accepted: "
-            + (f"{bound}{best:,.0f} ops/s." if best else "none of the rates run."),
+            + (f"{bound}{rate(best)} ops/s." if best else "none of the rates run."),
             "",
             "| ops/s | deliveries/s offered | ops/s accepted | ops rejected "
             "| deliveries got / expected "
@@ -125,8 +127,10 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         present = [c for c in COMPONENTS if any(c in s["cpu_pct"] for s in prof["steps"])]
         lines += [
             "",
-            "CPU % of one core / peak RSS MiB per component (other processes: the rest of "
-            "the machine's busy time meanwhile, i.e. work that is not ours):",
+            "CPU % of one core / peak RSS MiB per component; kernel irq: machine-wide "
+            "interrupt and softirq time (loopback TCP); other processes: the rest of the "
+            "machine's process time meanwhile, work that is not ours (steal: taken by the "
+            "hypervisor, when any):",
             "",
             "| ops/s | " + " | ".join(present) + " |",
             "|---:|" + "---:|" * len(present),

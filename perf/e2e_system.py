@@ -26,6 +26,8 @@ from bench_ingest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 OTHER = "other processes"
+IRQ = "kernel irq"
+STEAL = "steal"
 
 # Settings of the system the bench starts, so that per-tenant rate limits in ingest do not
 # distort the benchmark (every op of the load comes from one client id per tenant).
@@ -133,7 +135,8 @@ class Sampler:
                 except psutil.Error:
                     continue
         self.cpu0: dict[tuple[str, int], float] = {}
-        self.t0 = self.busy0 = 0.0
+        self.t0 = 0.0
+        self.busy0 = (0.0, 0.0, 0.0)
         self.rss_peak: dict[str, float] = {}
 
     def _cpu(self) -> dict[tuple[str, int], float]:
@@ -149,10 +152,12 @@ class Sampler:
         return out
 
     @staticmethod
-    def _busy() -> float:
-        """CPU seconds the whole machine spent busy (all cores)."""
+    def _busy() -> tuple[float, float, float]:
+        """Machine-wide CPU seconds (all cores): processes (user, nice, system), interrupt
+        handling (irq, softirq: loopback TCP is largely softirq) and steal."""
         t = psutil.cpu_times()
-        return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+        irq = getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+        return float(t.user + t.nice + t.system), float(irq), float(getattr(t, "steal", 0.0))
 
     def start(self) -> None:
         self.cpu0, self.t0, self.rss_peak = self._cpu(), time.monotonic(), {}
@@ -179,8 +184,12 @@ class Sampler:
             if (name, pid) in self.cpu0:  # a process that died or restarted meanwhile is not
                 pct[name] += 100 * (seconds - self.cpu0[name, pid]) / elapsed
         # everything else running on the machine meanwhile (other work skews the numbers)
-        machine = 100 * (self._busy() - self.busy0) / elapsed
-        pct[OTHER] = max(0.0, machine - sum(pct.values()))
+        now = self._busy()
+        procs, irq, steal = (100 * (b - a) / elapsed for a, b in zip(self.busy0, now, strict=True))
+        pct[OTHER] = max(0.0, procs - sum(pct.values()))
+        pct[IRQ] = irq
+        if steal >= 1:
+            pct[STEAL] = steal
         return pct, dict(self.rss_peak)
 
 
