@@ -346,6 +346,101 @@ def run_client(port: int, connections: int, push: bool) -> None:
     uvloop.run(main())
 
 
+# -- user-space cost of a flush pass (in process) -----------------------------------------
+
+
+def pass_cost(connections: int, batches: tuple[int, ...] = (1, 10), rounds: int = 60) -> None:
+    """CPU per socket of the hub's flush pass over real uvicorn websockets-sansio protocol
+    objects whose transport discards the bytes: everything push and uvicorn do per socket,
+    without the kernel's ``send`` (measure that with the fanout runs)."""
+    from uvicorn.config import Config
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from uvicorn.server import ServerState
+    from websockets.protocol import State
+
+    from push.app import limits_of
+    from push.connection import Connection
+    from push.hub import Hub
+    from push.metrics import PushMetrics
+    from push.records import EntityEvent
+    from push.settings import PushSettings
+    from push.wire import direct_writer
+    from push.writer import Writer
+
+    class NullTransport:
+        def write(self, data: bytes) -> None:
+            pass
+
+        def is_closing(self) -> bool:
+            return False
+
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            return default
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    async def close(code: int, reason: str) -> None:
+        pass
+
+    async def main(batch: int) -> float:
+        loop = asyncio.get_running_loop()
+        config = Config(app=app, ws="websockets-sansio", lifespan="off")
+        config.load()
+        server_state = ServerState()
+        metrics = PushMetrics()
+        hub = Hub(
+            metrics=metrics, clock=time.monotonic, recent_buffer_size=1000,
+            recent_buffer_collections=100,
+        )  # fmt: skip
+        hub.start({0: 0})
+        limits = limits_of(PushSettings(max_bps=10_000_000, burst_bytes=1_000_000))
+        for _ in range(connections):
+            proto = WebSocketsSansIOProtocol(config, server_state, {}, _loop=loop)
+            proto.transport = NullTransport()  # type: ignore[assignment]
+            proto.handshake_complete = True
+            proto.conn.state = State.OPEN
+            send = proto.send
+
+            def send_text(text: str, send: Any = send) -> Any:
+                return send({"type": "websocket.send", "text": text})
+
+            conn = Connection(
+                tenant=TENANT, user_id="bench", client_id=None, limits=limits, metrics=metrics,
+                now=time.monotonic(),
+            )  # fmt: skip
+            writer = Writer(
+                conn, send_text, close, time.monotonic, lambda: time.time() * 1000,
+                write_frame=direct_writer(send),
+            )  # fmt: skip
+            hub.add(conn, lambda: None, writer)
+            hub.finish_snapshot(conn, COLLECTION, {}, hub.positions)
+            writer.flush_now()  # the snapshot
+            conn._idle_waiting = True  # as if its task were waiting for messages
+        per_socket = []
+        n = 0
+        for _ in range(rounds):
+            for _ in range(batch):
+                raw = message_json(n, "")
+                eid = f"e{n % 10_000}"
+                ev = EntityEvent(
+                    TENANT, COLLECTION, eid, f"{TENANT}/{COLLECTION}/{eid}", n + 1,
+                    int(time.time() * 1000), raw,
+                )  # fmt: skip
+                hub.entity(0, n, ev)
+                n += 1
+            c0 = time.thread_time()
+            hub._flush_pass()
+            per_socket.append((time.thread_time() - c0) / connections)
+        per_socket.sort()
+        return per_socket[len(per_socket) // 2]
+
+    print(f"flush pass, user-space CPU per socket ({connections} connections, null transport):")
+    for batch in batches:
+        us = 1e6 * asyncio.run(main(batch))
+        print(f"  {batch:3} message(s) per frame: {us:5.2f} us per socket (median of {rounds})")
+
+
 # -- orchestration -----------------------------------------------------------------------
 
 
@@ -482,6 +577,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--pass-cost",
+        action="store_true",
+        help="only measure the flush pass's user-space CPU per socket (in process, no kernel)",
+    )
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-push", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--client", nargs=3, type=int, help=argparse.SUPPRESS)
@@ -493,6 +593,8 @@ def main() -> None:
     if args.client:
         port, n, push = args.client
         return run_client(port, n, bool(push))
+    if args.pass_cost:
+        return pass_cost(args.connections)
 
     redis = None
     if "SYNCPIPE_REDIS_URL" not in os.environ:
