@@ -2,11 +2,12 @@
 
 Ops are scheduled at a fixed rate (op ``i`` due at ``i / rate`` seconds) and spread round
 robin over the tenants. Each tenant has one sender holding one keep-alive HTTP connection
-(``bench_ingest.Connection``): it posts every op of its tenant that is due as one batch, so
-at low load each request carries one op and under pressure batches grow instead of the
-schedule slipping. Each op is stamped with its post time (when its request is built) in
-its ``bench`` field; how far posting lags the schedule is reported separately, so a load
-generator that cannot keep up is visible rather than hidden in the latency.
+(``bench_ingest.Connection``) that behaves like the PWA's outbox: one request in flight,
+and every op that came due meanwhile goes in the next one. At low load each request
+carries one op; under pressure batches grow instead of the schedule slipping. Each op is
+stamped with its post time (when its request is built) in its ``bench`` field; how far
+posting lags the schedule is reported separately, so a load generator that cannot keep up
+is visible rather than hidden in the latency.
 
 All ops come from one client id with one hybrid logical clock that only moves forward, and
 a tenant's requests are sequential, so a later op on an entity always wins LWW: every
