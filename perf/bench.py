@@ -409,11 +409,13 @@ class Bench:
 
 def sustained(step: dict[str, Any]) -> bool:
     """A rate the system keeps: p99 <= 250 ms, deliveries, and ingest accepted >= 99 %."""
-    rejected = sum(step["rejected_ops"].values())
+    rejected: int = sum(step["rejected_ops"].values())
+    accepted: int = step["accepted_ops"]
+    p99: float = step["latency_ms"]["p99"]
     return (
-        step["latency_ms"]["p99"] <= SWEEP_P99_MS
+        p99 <= SWEEP_P99_MS
         and step["deliveries_got"] > 0
-        and rejected <= 0.01 * (step["accepted_ops"] + rejected)
+        and rejected <= 0.01 * (accepted + rejected)
     )
 
 
