@@ -65,9 +65,27 @@ streams *args:
 push *args:
     {{uv}} syncpipe push {{args}}
 
-# Benchmarks: print numbers (they are not tests).
-bench:
+# Starts `syncpipe dev`, 1,000 WebSocket subscribers, ops through ingest at swept rates.
+# End-to-end benchmark (teams and broadcast profiles): perf/results/bench.{json,md,png}.
+bench *args:
+    {{uv}} python perf/bench.py {{args}}
+
+# Every component benchmark in turn (they print numbers; they are not tests).
+bench-all:
     @for b in perf/bench_*.py; do echo "== $b"; {{uv}} python "$b"; done
+
+# Ingest throughput, streams apply throughput and ingest→state latency at fixed rates.
+bench-pipeline *args:
+    {{uv}} python perf/bench_pipeline.py {{args}}
+
+# Needs a running system (`just dev` in another shell); INGEST_URL overrides the host.
+# Locust, headless: ingest users post op batches, WebSocket users measure end-to-end latency.
+locust *args:
+    {{uv}} locust -f perf/locustfile.py --headless -u 20 -r 10 -t 60s --host "${INGEST_URL:-http://127.0.0.1:8080}" {{args}}
+
+# Full-stack test: `syncpipe dev` as a subprocess, driven over HTTP and WebSocket only.
+e2e *args:
+    {{uv}} pytest tests/e2e {{args}}
 
 # One benchmark: produce/consume throughput and latency of the embedded broker.
 bench-broker *args:
@@ -89,6 +107,12 @@ bench-streams *args:
 bench-lww *args:
     {{uv}} python perf/bench_lww.py {{args}}
 
-# k6 WebSocket fanout scenario against a running system (`just dev` in another shell).
+# Needs a running system (`just dev` in another shell); each fails when a threshold is crossed.
+# k6 scenarios: WebSocket fanout with ops driven through ingest, then ingest over HTTP.
 k6 *args:
     TOKEN="${TOKEN:-$({{uv}} syncpipe token --tenant k6 --user k6)}" {{uv}} k6 run {{args}} perf/k6/ws_fanout.js
+    TOKEN="${TOKEN:-$({{uv}} syncpipe token --tenant k6 --user k6)}" {{uv}} k6 run {{args}} perf/k6/ingest_http.js
+
+# One k6 scenario: ingest over HTTP.
+k6-ingest *args:
+    TOKEN="${TOKEN:-$({{uv}} syncpipe token --tenant k6 --user k6)}" {{uv}} k6 run {{args}} perf/k6/ingest_http.js
