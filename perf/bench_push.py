@@ -419,6 +419,7 @@ def pass_cost(connections: int, batches: tuple[int, ...] = (1, 10), rounds: int 
             conn._idle_waiting = True  # as if its task were waiting for messages
         per_socket = []
         n = 0
+        frames_before = metrics.frames_sent
         for _ in range(rounds):
             for _ in range(batch):
                 raw = message_json(n, "")
@@ -432,6 +433,11 @@ def pass_cost(connections: int, batches: tuple[int, ...] = (1, 10), rounds: int 
             c0 = time.thread_time()
             hub._flush_pass()
             per_socket.append((time.thread_time() - c0) / connections)
+        if metrics.frames_sent - frames_before != rounds * connections:
+            raise SystemExit(
+                f"expected one frame per socket per pass ({rounds * connections}), "
+                f"wrote {metrics.frames_sent - frames_before}"
+            )
         per_socket.sort()
         return per_socket[len(per_socket) // 2]
 
