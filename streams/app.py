@@ -100,10 +100,29 @@ def create_app(
             schema=_raw_schema(),
         ),
     )
+    _keep_buffers_while_flowing(app.flow_control)
     reconcile.register(ctx)
     materialize.register(ctx)
     _register_lag(ctx)
     return ctx
+
+
+def _keep_buffers_while_flowing(flow_control: Any) -> None:
+    """Make ``resume`` clear the agents' buffers only when flow really was suspended.
+
+    Faust's table recovery resumes the stream partitions, seeks them to the committed
+    offsets and then calls ``flow_control.resume()`` again although flow is already
+    active; every resume clears the agent buffers, so records fetched in between were
+    dropped and later commits passed over them (ops never applied). Buffers hold records
+    from before a seek only while flow is suspended, so that is the only time to clear.
+    """
+    resume = flow_control.resume
+
+    def resume_if_suspended() -> None:
+        if not flow_control.is_active():
+            resume()
+
+    flow_control.resume = resume_if_suspended
 
 
 def _raw_schema() -> Any:
