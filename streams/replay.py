@@ -199,6 +199,8 @@ async def rebuild(shared: SharedSettings, app_id: str, *, force: bool = False) -
     Reprocesses all of ``ops``, compares with the live entities topic and, only when identical (or
     ``force``), installs the rebuilt table and read model. Workers must be stopped.
     """
+    if not shared.redis_url:
+        raise ReplayError("SYNCPIPE_REDIS_URL is not set: cannot rebuild the read model")
     topics, bootstrap = shared.topics, shared.kafka_bootstrap
     group = group_id(topics, app_id)
     members = await _live_members(bootstrap, group)

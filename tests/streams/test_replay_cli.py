@@ -23,9 +23,11 @@ from tests.streams.helpers import produce, produce_ops, wait_until
 from tests.streams.test_convergence import client_ops, wait_converged
 
 
-async def syncpipe(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
+async def syncpipe(
+    pipeline: Pipeline, *args: str, unset: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCPIPE_")}
-    env.update(pipeline.env())
+    env.update({k: v for k, v in pipeline.env().items() if k not in unset})
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "syncpipe", "replay", *args],
@@ -280,6 +282,24 @@ async def test_cli_bad_input_is_one_clear_error_line(
     values = {"tmp": str(tmp_path), "ops": pipeline.topics.ops, "prefix": pipeline.topics.prefix}
     proc = await syncpipe(pipeline, *(a.format(**values) for a in args))
     assert_clean_error(proc, says)
+
+
+async def test_cli_rebuild_without_a_read_model_changes_nothing(pipeline: Pipeline) -> None:
+    await produce_ops(pipeline.bootstrap, pipeline.topics.ops, client_ops("c1", 0, 20, 4, seed=81))
+    proc = await syncpipe(pipeline, "rebuild", unset=("SYNCPIPE_REDIS_URL",))
+    assert_clean_error(proc, "SYNCPIPE_REDIS_URL is not set")
+    changelog = f"{pipeline.topics.prefix}streams-entities-changelog"
+    assert changelog not in await _topics(pipeline), "checked before anything is written"
+
+
+async def _topics(pipeline: Pipeline) -> set[str]:
+    from streams import kafka_io
+
+    c = await kafka_io.consumer(pipeline.bootstrap)
+    try:
+        return set(await c.topics())
+    finally:
+        await c.stop()
 
 
 async def test_cli_unreachable_kafka_is_a_retriable_error(pipeline: Pipeline) -> None:
