@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     result = {
-        "command": "perf/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["perf/bench.py", *(sys.argv[1:] if argv is None else argv)]),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "wall_s": round(time.time() - started, 1),
         "machine": machine(),
