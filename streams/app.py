@@ -101,6 +101,7 @@ def create_app(
         ),
     )
     _keep_buffers_while_flowing(app.flow_control)
+    _bound_fetch_wait(app.transport, settings.fetch_max_wait_ms)
     reconcile.register(ctx)
     materialize.register(ctx)
     _register_lag(ctx)
@@ -123,6 +124,36 @@ def _keep_buffers_while_flowing(flow_control: Any) -> None:
             resume()
 
     flow_control.resume = resume_if_suspended
+
+
+def _bound_fetch_wait(transport: Any, wait_ms: int) -> None:
+    """Give the worker's aiokafka consumer a fetch long-poll of ``wait_ms``.
+
+    Faust hard-codes ``fetch_max_wait_ms=1500``. aiokafka keeps one fetch in flight per
+    broker and leaves out of it the partitions whose records still wait to be consumed
+    (after its 100 ms prefetch backoff). When the agent takes longer than that over a
+    batch, the next fetch asks only for the partitions with no queued records, often
+    only Faust's idle ``__assignor-__leader`` topic, and parks for the full 1.5 s: the
+    ops that arrive meanwhile are not fetched until it times out. Each such round then
+    brings 1.5 s of ops, which again takes longer than the backoff, so the worker keeps
+    stalling (mostly idle, ops ~1.5 s late) until a round happens to be quick.
+    """
+    create_consumer = transport.create_consumer
+
+    def create(*args: Any, **kwargs: Any) -> Any:
+        consumer = create_consumer(*args, **kwargs)
+        thread = consumer._thread
+        create_worker_consumer = thread._create_worker_consumer
+
+        def create_bounded(*a: Any, **kw: Any) -> Any:
+            aio = create_worker_consumer(*a, **kw)
+            aio._fetch_max_wait_ms = wait_ms  # read by start(), which builds the fetcher
+            return aio
+
+        thread._create_worker_consumer = create_bounded
+        return consumer
+
+    transport.create_consumer = create
 
 
 def _raw_schema() -> Any:

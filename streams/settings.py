@@ -71,6 +71,18 @@ class StreamsSettings(BaseSettings):
         le=10_000,
         description="Longest wait to fill an ops batch before reconciling it, milliseconds.",
     )
+    fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        le=1500,
+        description=(
+            "Longest a worker's Kafka fetch waits for new records, milliseconds (ops and "
+            "entities consumers). A client keeps one fetch in flight per broker and leaves "
+            "out partitions whose records are still queued, so while one waits for data "
+            "that does not come, newly arrived ops wait for it to time out: this bounds "
+            "that wait (Faust's own default is 1,500)."
+        ),
+    )
     materialize_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Entity states written to Redis per batch."
     )

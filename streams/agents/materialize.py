@@ -53,7 +53,7 @@ async def _run(ctx: StreamsApp) -> None:
         group_id=consumer_group(ctx),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        fetch_max_wait_ms=100,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         session_timeout_ms=int(settings.session_timeout_s * 1000),
         heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
     )
