@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -199,11 +199,16 @@ def create_app(settings: IngestSettings, shared: SharedSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(
+        # A blocking pool: a burst of requests beyond the pool size waits for a connection
+        # (up to the Redis timeout) instead of failing at once with "Too many connections".
+        pool = BlockingConnectionPool.from_url(
             redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_timeout_s,
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         )
+        redis = Redis.from_pool(pool)
         producer = OpProducer(
             bootstrap=shared.kafka_bootstrap,
             topic=shared.topics.ops,

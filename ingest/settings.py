@@ -99,7 +99,20 @@ class IngestSettings(BaseSettings):
         description="Retry-After (seconds) sent with 503 when Kafka or Redis is unavailable.",
     )
     redis_timeout_s: float = Field(
-        default=2.0, gt=0, description="Socket timeout of Redis commands, seconds."
+        default=2.0,
+        gt=0,
+        description=(
+            "Socket timeout of Redis commands, and the longest a request waits for a free "
+            "Redis connection, seconds."
+        ),
+    )
+    redis_max_connections: int = Field(
+        default=128,
+        ge=1,
+        description=(
+            "Redis connections ingest keeps (op-id claims, rate limits, reads); more "
+            "concurrent requests wait for one instead of failing."
+        ),
     )
     readiness_timeout_s: float = Field(
         default=2.0, gt=0, description="Longest /readyz waits for the broker and Redis, seconds."
