@@ -14,6 +14,7 @@ after the claim TTL.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,19 +25,31 @@ from redis.exceptions import RedisError
 
 from ingest.errors import RedisUnavailableError
 
-CLAIM: Final = """
--- KEYS: one dedupe key per op. ARGV[1]: claim value, ARGV[2]: claim ttl (ms).
+CLAIM_FN: Final = """
+-- claim(first, value, ttl_ms): SET NX each of KEYS[first ..] to our claim value.
 -- Returns per key '' when claimed now, else the value already there.
-local out = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
-    out[i] = ''
-  else
-    out[i] = redis.call('GET', key) or 'p:'
+local function claim(first, value, ttl_ms)
+  local out = {}
+  for i = first, #KEYS do
+    local key = KEYS[i]
+    if redis.call('SET', key, value, 'NX', 'PX', ttl_ms) then
+      out[#out + 1] = ''
+    else
+      out[#out + 1] = redis.call('GET', key) or 'p:'
+    end
   end
+  return out
 end
-return out
 """
+"""Lua function claiming dedupe keys, shared by the scripts."""
+
+CLAIM: Final = (
+    CLAIM_FN
+    + """
+-- KEYS: one dedupe key per op. ARGV[1]: claim value, ARGV[2]: claim ttl (ms).
+return claim(1, ARGV[1], ARGV[2])
+"""
+)
 
 RELEASE: Final = """
 -- KEYS: dedupe keys. ARGV[1]: our claim value. Deletes only keys still holding our claim.
@@ -124,9 +137,23 @@ class Deduper:
         self._claim_ttl_ms = max(1, int(claim_ttl_s * 1000))
         self._ttl_ms = ttl_s * 1000
         self._retry_after_s = retry_after_s
+        self._pending_commits: list[tuple[list[str], list[str], asyncio.Future[None]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
-    def _keys(self, tenant: str, op_ids: Sequence[str]) -> list[str]:
+    def keys(self, tenant: str, op_ids: Sequence[str]) -> list[str]:
         return [dedupe_key(self._prefix, tenant, op_id) for op_id in op_ids]
+
+    @property
+    def claim_ttl_ms(self) -> int:
+        return self._claim_ttl_ms
+
+    def unavailable(self, what: str, exc: RedisError) -> RedisUnavailableError:
+        return _unavailable(what, exc, self._retry_after_s)
+
+    @staticmethod
+    def outcomes(values: Sequence[bytes | str]) -> list[ClaimOutcome]:
+        """Claim outcomes from :data:`CLAIM_FN`'s answer."""
+        return [CLAIMED if not v else _parse(v) for v in values]
 
     @staticmethod
     def new_claim() -> str:
@@ -137,29 +164,62 @@ class Deduper:
         """Claim every op id not seen before; say for each whether it is ours, written or busy."""
         try:
             values = await self._claim(
-                keys=self._keys(tenant, op_ids), args=[token, self._claim_ttl_ms]
+                keys=self.keys(tenant, op_ids), args=[token, self._claim_ttl_ms]
             )
         except RedisError as exc:
             raise _unavailable("claim", exc, self._retry_after_s) from exc
-        return [CLAIMED if not v else _parse(v) for v in values]
+        return self.outcomes(values)
 
     async def commit(self, tenant: str, written: Sequence[tuple[str, Written]]) -> None:
-        """Remember where each claimed op was written, for the dedupe TTL."""
+        """Remember where each claimed op was written, for the dedupe TTL.
+
+        Commits of concurrent requests share one script call: while one is on its way to
+        Redis the next ones queue up and go together (every op acknowledged by one Kafka
+        produce response usually commits in one round trip).
+        """
         if not written:
             return
-        keys = self._keys(tenant, [op_id for op_id, _ in written])
-        args: list[str | int] = [self._ttl_ms]
-        args.extend(f"{_WRITTEN}{w.partition}:{w.offset}" for _, w in written)
-        try:
-            await self._commit(keys=keys, args=args)
-        except RedisError as exc:
-            raise _unavailable("commit", exc, self._retry_after_s) from exc
+        keys = self.keys(tenant, [op_id for op_id, _ in written])
+        values = [f"{_WRITTEN}{w.partition}:{w.offset}" for _, w in written]
+        done = asyncio.get_running_loop().create_future()
+        self._pending_commits.append((keys, values, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending())
+        await done
+
+    async def _commit_pending(self) -> None:
+        while self._pending_commits:
+            batch, self._pending_commits = self._pending_commits, []
+            keys: list[str] = []
+            args: list[str | int] = [self._ttl_ms]
+            for k, v, _ in batch:
+                keys.extend(k)
+                args.extend(v)
+            error: RedisUnavailableError | None = None
+            try:
+                await self._commit(keys=keys, args=args)
+            except RedisError as exc:
+                error = _unavailable("commit", exc, self._retry_after_s)
+            except BaseException as exc:  # cancelled: the waiters must not hang
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(
+                            _unavailable("commit", RedisError(repr(exc)), self._retry_after_s)
+                        )
+                raise
+            for _, _, done in batch:
+                if done.done():  # its request was cancelled
+                    continue
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
 
     async def release(self, tenant: str, op_ids: Sequence[str], token: str) -> None:
         """Drop our claims on ops that were not written, so a retry can claim them."""
         if not op_ids:
             return
         try:
-            await self._release(keys=self._keys(tenant, op_ids), args=[token])
+            await self._release(keys=self.keys(tenant, op_ids), args=[token])
         except RedisError as exc:
             raise _unavailable("release", exc, self._retry_after_s) from exc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from ingest.metrics import IngestMetrics
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
+from ingest.tokens import TokenCache
 from schemas.settings import SharedSettings
 
 
@@ -20,7 +21,11 @@ class AppContext:
     settings: IngestSettings
     shared: SharedSettings
     metrics: IngestMetrics
+    tokens: TokenCache = field(init=False)
     service: IngestService | None = None
+
+    def __post_init__(self) -> None:
+        self.tokens = TokenCache(self.shared)
 
 
 def _context(request: Request) -> AppContext:

@@ -5,10 +5,10 @@ the contract's models, and raises :mod:`ingest.errors` for whole-request failure
 
 One batch goes through::
 
-    rate limit (all clients of the batch, atomically)
-      -> per op: size, schema, rules, clock skew           (rejected: invalid_op, ...)
+    per op: size, schema, rules, clock skew               (rejected: invalid_op, ...)
       -> repeats of an op_id within the batch answered like their first occurrence
-      -> claim op ids in Redis                             (duplicate: the original offset)
+      -> one Redis script: rate limit (all clients of the batch, atomically; 429 debits
+         and claims nothing), then claim the valid op ids  (duplicate: the original offset)
       -> produce the claimed ops concurrently, acks=all    (none written: 503)
       -> commit written ones, release the rest
       -> the server HLC receives the accepted ops' HLCs; answer with it
@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ingest.admission import Admission
 from ingest.dedupe import CLAIMED, Deduper, Written
 from ingest.errors import (
     OP_REJECTIONS,
@@ -127,6 +128,7 @@ class IngestService:
         self._producer = producer
         self._limiter = limiter
         self._dedupe = deduper
+        self._admission = Admission(redis, limiter=limiter, deduper=deduper)
         self._clock = clock
         self._metrics = metrics
         self._wall_ms = wall_ms
@@ -134,7 +136,7 @@ class IngestService:
     async def accept(self, raw_ops: Sequence[Any], principal: Principal) -> OpBatchResult:
         """Answer every op of a batch; raise only when the whole batch cannot be handled."""
         self._metrics.batch_ops.observe(len(raw_ops))
-        await self._limiter.admit(principal.tenant, client_costs(raw_ops))
+        costs = client_costs(raw_ops)
         now_ms = self._wall_ms()
         results: list[OpResult | None] = [None] * len(raw_ops)
         first_seen: dict[str, int] = {}
@@ -154,7 +156,9 @@ class IngestService:
                 fresh.append((i, checked))
         if fresh:
             # Shielded: a request cancelled mid-write still commits or releases its claims.
-            await asyncio.shield(self._write(fresh, principal, now_ms, results))
+            await asyncio.shield(self._write(fresh, principal, now_ms, results, costs))
+        else:
+            await self._limiter.admit(principal.tenant, costs)
         for i, first in repeats:
             first_result = results[first]
             assert first_result is not None
@@ -195,15 +199,18 @@ class IngestService:
         principal: Principal,
         received_at_ms: int,
         results: list[OpResult | None],
+        costs: dict[str, int],
     ) -> None:
-        """Claim, produce, commit. Ops another request is producing are waited for."""
+        """Admit and claim, produce, commit. Ops another request is producing are waited for."""
         tenant = principal.tenant
         token = Deduper.new_claim()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._config.in_flight_wait_s
         todo = items
+        outcomes = await self._admission.admit_and_claim(
+            tenant, costs, [op.op_id for _, op in todo], token
+        )
         while todo:
-            outcomes = await self._dedupe.claim(tenant, [op.op_id for _, op in todo], token)
             mine: list[tuple[int, Op]] = []
             busy: list[tuple[int, Op]] = []
             for (i, op), outcome in zip(todo, outcomes, strict=True):
@@ -229,6 +236,7 @@ class IngestService:
             if busy:
                 self._metrics.claim_waits.inc()
                 await asyncio.sleep(_IN_FLIGHT_POLL_S)  # poll the other request's claim
+                outcomes = await self._dedupe.claim(tenant, [op.op_id for _, op in busy], token)
             todo = busy
 
     async def _produce_claimed(

@@ -9,7 +9,9 @@ import pytest
 from redis.asyncio import Redis
 
 from ingest.dedupe import CLAIMED, IN_FLIGHT, Deduper, Written, dedupe_key
+from ingest.errors import RedisUnavailableError
 from tests.ingest.helpers import eventually
+from tests.processes import free_port
 
 
 @pytest.fixture
@@ -70,3 +72,35 @@ async def test_claim_of_a_crashed_request_expires(redis: Redis, redis_prefix: st
 
     await eventually(expired, "the claim to expire", within_s=5)
     assert await d.claim("acme", ["a"], Deduper.new_claim()) == [CLAIMED]
+
+
+async def test_concurrent_commits_share_round_trips_and_all_land(
+    redis: Redis, redis_prefix: str
+) -> None:
+    d = deduper(redis, redis_prefix)
+    token = Deduper.new_claim()
+    op_ids = [f"op-{i}" for i in range(60)]
+    assert await d.claim("acme", op_ids, token) == [CLAIMED] * 60
+    calls_before = (await redis.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0)
+    await asyncio.gather(
+        *(d.commit("acme", [(op_id, Written(i % 3, i))]) for i, op_id in enumerate(op_ids))
+    )
+    calls = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"] - calls_before
+    assert calls < 60 / 2  # queued commits went together
+    assert await d.claim("acme", op_ids, Deduper.new_claim()) == [
+        Written(i % 3, i) for i in range(60)
+    ]
+
+
+async def test_commit_with_redis_down_fails_every_waiting_request(redis_prefix: str) -> None:
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    try:
+        d = deduper(dead, redis_prefix)
+        outcomes = await asyncio.gather(
+            *(d.commit("acme", [(f"op-{i}", Written(0, i))]) for i in range(5)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(o, RedisUnavailableError) for o in outcomes), outcomes
+        assert all("commit" in o.detail for o in outcomes if isinstance(o, RedisUnavailableError))
+    finally:
+        await dead.aclose()

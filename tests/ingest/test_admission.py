@@ -1,0 +1,77 @@
+"""Rate limit and op-id claims in one script (ingest/admission.py) on a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from ingest.admission import Admission
+from ingest.dedupe import CLAIMED, IN_FLIGHT, Deduper, Written, dedupe_key
+from ingest.errors import RateLimitedError, RedisUnavailableError
+from ingest.ratelimit import RateLimiter
+from tests.processes import free_port
+
+
+@pytest.fixture
+async def redis(redis_server_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server_url)
+    yield client
+    await client.aclose()
+
+
+def parts(redis: Redis, prefix: str, burst: int = 3) -> tuple[Admission, RateLimiter, Deduper]:
+    limiter = RateLimiter(redis, prefix=prefix, rate_per_s=0.01, burst=burst, retry_after_s=1)
+    deduper = Deduper(redis, prefix=prefix, claim_ttl_s=30.0, ttl_s=3600, retry_after_s=1)
+    return Admission(redis, limiter=limiter, deduper=deduper), limiter, deduper
+
+
+async def test_admitted_batch_claims_its_op_ids_and_reports_known_ones(
+    redis: Redis, redis_prefix: str
+) -> None:
+    admission, _, deduper = parts(redis, redis_prefix, burst=10)
+    other = Deduper.new_claim()
+    assert await deduper.claim("acme", ["busy", "done"], other) == [CLAIMED, CLAIMED]
+    await deduper.commit("acme", [("done", Written(2, 7))])
+    token = Deduper.new_claim()
+    outcomes = await admission.admit_and_claim(
+        "acme", {"phone-1": 2, "phone-2": 1}, ["new", "busy", "done"], token
+    )
+    assert outcomes == [CLAIMED, IN_FLIGHT, Written(2, 7)]
+    assert await redis.get(dedupe_key(redis_prefix, "acme", "new")) == token.encode()
+
+
+async def test_refused_batch_debits_nothing_and_claims_nothing(
+    redis: Redis, redis_prefix: str
+) -> None:
+    admission, limiter, deduper = parts(redis, redis_prefix, burst=3)
+    await limiter.admit("acme", {"phone-1": 3})  # phone-1's bucket is now empty
+    with pytest.raises(RateLimitedError) as caught:
+        await admission.admit_and_claim(
+            "acme", {"phone-1": 1, "phone-2": 1}, ["a", "b"], Deduper.new_claim()
+        )
+    assert caught.value.retry_after_s >= 1
+    assert await redis.exists(dedupe_key(redis_prefix, "acme", "a")) == 0
+    # phone-2 was not debited: its whole burst is still there.
+    await limiter.admit("acme", {"phone-2": 3})
+    assert await deduper.claim("acme", ["a", "b"], Deduper.new_claim()) == [CLAIMED, CLAIMED]
+
+
+async def test_batch_of_only_invalid_ops_is_still_rate_limited(
+    redis: Redis, redis_prefix: str
+) -> None:
+    admission, _, _ = parts(redis, redis_prefix, burst=2)
+    await admission.admit_and_claim("acme", {"-": 2}, [], Deduper.new_claim())
+    with pytest.raises(RateLimitedError):
+        await admission.admit_and_claim("acme", {"-": 1}, [], Deduper.new_claim())
+
+
+async def test_redis_down_is_unavailable(redis_prefix: str) -> None:
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    try:
+        admission, _, _ = parts(dead, redis_prefix)
+        with pytest.raises(RedisUnavailableError):
+            await admission.admit_and_claim("acme", {"phone-1": 1}, ["a"], Deduper.new_claim())
+    finally:
+        await dead.aclose()
