@@ -30,6 +30,9 @@ def test_quick_run_reports_throughputs_and_latency_of_every_posted_op(tmp_path: 
     (run,) = results["latency"]
     assert run["rate_ops_per_s"] == 20
     assert run["posted"] == 40
+    assert run["ops_per_post"] == 10  # the default: clients send their outbox in batches
+    assert set(run["cpu_per_s"]) == {"worker", "broker", "ingest", "client", "others"}
+    assert all(v >= 0 for v in run["cpu_per_s"].values())
     assert run["not_accepted"] == 0
     assert 10 < run["offered_ops_per_s"] < 30
     assert run["missing_on_topic"] == 0
