@@ -62,6 +62,8 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: IngestMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Children by (method, route, status): every label is bounded, so is this.
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,9 +83,12 @@ class RequestMetrics:
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"] if scope["method"] in _METHODS else "other"
-            self.metrics.request_seconds.labels(method, route, str(status)).observe(
-                time.perf_counter() - started
-            )
+            labels = (method, route, status)
+            child = self._children.get(labels)
+            if child is None:
+                child = self.metrics.request_seconds.labels(method, route, str(status))
+                self._children[labels] = child
+            child.observe(time.perf_counter() - started)
 
 
 def _install_error_handlers(app: FastAPI, metrics: IngestMetrics) -> None:

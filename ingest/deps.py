@@ -38,11 +38,15 @@ async def get_context(request: Request) -> AppContext:
     return _context(request)
 
 
-async def get_service(request: Request) -> IngestService:
-    service = _context(request).service
+def running_service(ctx: AppContext) -> IngestService:
+    service = ctx.service
     if service is None:  # only between app creation and lifespan start
         raise RuntimeError("ingest service not started: run the app with its lifespan")
     return service
+
+
+async def get_service(request: Request) -> IngestService:
+    return running_service(_context(request))
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]

@@ -76,6 +76,8 @@ class OpProducer:
         self._linger_ms = linger_ms
         self._retry_after_s = retry_after_s
         self._metrics = metrics
+        self._produced_ok = metrics.produce_seconds.labels("ok")
+        self._produced_failed = metrics.produce_seconds.labels("failed")
         self._producer: Any = None
         self._lock = asyncio.Lock()
         self._inflight = 0
@@ -163,7 +165,7 @@ class OpProducer:
             self._inflight -= n
             self._metrics.inflight_ops.dec(n)
         failed = outcomes.count(None)
-        self._metrics.produce_seconds.labels("ok" if not failed else "failed").observe(
+        (self._produced_failed if failed else self._produced_ok).observe(
             time.perf_counter() - started
         )
         if failed:

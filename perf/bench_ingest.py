@@ -202,6 +202,11 @@ async def run(
         f"latency ms p50={pct(load.latencies, 50):.1f} p99={pct(load.latencies, 99):.1f}"
     )
     print("  cpu s per s: " + ", ".join(f"{k}={v / elapsed:.2f}" for k, v in cpu.items()))
+    requests = max(1, len(load.latencies))
+    print(
+        f"  ingest cpu per request: {cpu['ingest'] / requests * 1000:.3f} ms "
+        f"({requests / elapsed:,.0f} requests/s)"
+    )
     return rate
 
 

@@ -46,6 +46,7 @@ CASES = {
     "no-tenant": lambda ingest: f"Bearer {signed(ingest, tenant=None)}",
     "wrong-issuer": lambda ingest: f"Bearer {signed(ingest, iss='someone-else')}",
     "tenant-with-slash": lambda ingest: f"Bearer {signed(ingest, tenant='acme/../x')}",
+    "scheme-only": lambda ingest: "Bearer",
 }
 
 
@@ -79,3 +80,20 @@ async def test_expired_token_says_so(ingest: Ingest) -> None:
         "/v1/collections/tasks/entities", headers={"Authorization": f"Bearer {token}"}
     )
     assert response.json()["detail"] == "token expired: get a new token and retry"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/ops"), ("GET", "/v1/collections/tasks/entities")],
+    ids=["post-ops", "get-entities"],
+)
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+async def test_bearer_scheme_is_case_insensitive_and_repeats_are_served(
+    ingest: Ingest, method: str, path: str, scheme: str
+) -> None:
+    headers = {"Authorization": f"{scheme} {ingest.token()}"}
+    for _ in range(2):  # the second request is answered from the verified-token cache
+        response = await ingest.client.request(
+            method, path, headers=headers, json={"ops": [make_op()]} if method == "POST" else None
+        )
+        assert response.status_code in (200, 202), response.text
