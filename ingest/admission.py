@@ -1,14 +1,20 @@
-"""Rate limit and op-id claims of one batch in a single Redis round trip.
+"""Rate limit and op-id claims of batches in a single Redis round trip.
 
 A batch is first judged op by op (pure, no I/O); then one Lua script debits the token
 buckets of every client the batch carries ops for (:mod:`ingest.ratelimit`) and, only if
 that admitted the batch, claims the op ids of its valid ops (:mod:`ingest.dedupe`). A
 refused batch debits nothing and claims nothing, exactly as the two steps run apart.
+
+Batches of concurrent requests share one script call: while one call is on its way to
+Redis the next batches queue up and go together. The script handles them one after the
+other, each exactly as if it came alone, so sharing changes nothing but the round trips.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -21,29 +27,53 @@ ADMIT_AND_CLAIM: Final = (
     DEBIT
     + CLAIM_FN
     + """
--- KEYS[1 .. nb]: buckets, KEYS[nb + 1 ..]: dedupe keys. ARGV[1]: refill rate, ARGV[2]:
--- burst, ARGV[3]: bucket ttl (ms), ARGV[4]: nb, ARGV[5]: claim value, ARGV[6]: claim
--- ttl (ms), ARGV[6 + i]: cost of bucket i.
--- Returns {ms to wait} when refused (nothing debited or claimed), else {0, claims...}.
-local nb = tonumber(ARGV[4])
-local wait = debit(1, nb, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], 6)
-if wait > 0 then
-  return {wait}
+-- ARGV[1]: refill rate, ARGV[2]: burst, ARGV[3]: bucket ttl (ms), ARGV[4]: claim ttl (ms),
+-- ARGV[5]: number of batches; then per batch: nb (buckets), nk (dedupe keys), claim value,
+-- and the nb bucket costs. KEYS: per batch its nb bucket keys, then its nk dedupe keys.
+-- Returns per batch {ms to wait} when refused (nothing debited or claimed), else
+-- {0, claim per dedupe key...}.
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local out = {}
+local at = 5
+local first = 1
+for b = 1, tonumber(ARGV[5]) do
+  local nb = tonumber(ARGV[at + 1])
+  local nk = tonumber(ARGV[at + 2])
+  local wait = debit(first, nb, rate, burst, ARGV[3], at + 3)
+  if wait > 0 then
+    out[b] = {wait}
+  else
+    local claims = claim(first + nb, first + nb + nk - 1, ARGV[at + 3], ARGV[4])
+    table.insert(claims, 1, 0)
+    out[b] = claims
+  end
+  first = first + nb + nk
+  at = at + 3 + nb
 end
-local out = claim(nb + 1, ARGV[5], ARGV[6])
-table.insert(out, 1, 0)
 return out
 """
 )
 
 
+@dataclass(slots=True)
+class _Batch:
+    bucket_keys: list[str]
+    costs: list[int]
+    dedupe_keys: list[str]
+    token: str
+    answer: asyncio.Future[list[Any]]
+
+
 class Admission:
-    """Admits a batch against the rate limit and claims its op ids, in one script call."""
+    """Admits batches against the rate limit and claims their op ids, in one script call."""
 
     def __init__(self, redis: Redis, *, limiter: RateLimiter, deduper: Deduper) -> None:
         self._script = redis.register_script(ADMIT_AND_CLAIM)
         self._limiter = limiter
         self._dedupe = deduper
+        self._queue: list[_Batch] = []
+        self._runner: asyncio.Task[None] | None = None
 
     async def admit_and_claim(
         self, tenant: str, costs: dict[str, int], op_ids: Sequence[str], token: str
@@ -59,13 +89,38 @@ class Admission:
         if not costs:
             return await self._dedupe.claim(tenant, op_ids, token)
         bucket_keys, cost_args = self._limiter.script_input(tenant, costs)
-        args: list[Any] = self._limiter.params()
-        args += [len(bucket_keys), token, self._dedupe.claim_ttl_ms, *cost_args]
-        try:
-            answer = await self._script(
-                keys=bucket_keys + self._dedupe.keys(tenant, op_ids), args=args
-            )
-        except RedisError as exc:
-            raise self._limiter.unavailable(exc) from exc
-        self._limiter.check(costs, int(answer[0]))
-        return self._dedupe.outcomes(answer[1:])
+        answer: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queue.append(
+            _Batch(bucket_keys, cost_args, self._dedupe.keys(tenant, op_ids), token, answer)
+        )
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run())
+        result = await answer
+        self._limiter.check(costs, int(result[0]))
+        return self._dedupe.outcomes(result[1:])
+
+    async def _run(self) -> None:
+        while self._queue:
+            batches, self._queue = self._queue, []
+            keys: list[str] = []
+            args: list[Any] = self._limiter.params()
+            args += [self._dedupe.claim_ttl_ms, len(batches)]
+            for b in batches:
+                keys += b.bucket_keys
+                keys += b.dedupe_keys
+                args += [len(b.bucket_keys), len(b.dedupe_keys), b.token, *b.costs]
+            try:
+                answers = await self._script(keys=keys, args=args)
+            except RedisError as exc:
+                for b in batches:
+                    if not b.answer.done():
+                        b.answer.set_exception(self._limiter.unavailable(exc))
+                continue
+            except BaseException as exc:  # cancelled: no request may wait forever
+                for b in batches:
+                    if not b.answer.done():
+                        b.answer.set_exception(self._limiter.unavailable(RedisError(repr(exc))))
+                raise
+            for b, answer in zip(batches, answers, strict=True):
+                if not b.answer.done():
+                    b.answer.set_result(answer)

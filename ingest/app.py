@@ -269,6 +269,10 @@ def create_app(settings: IngestSettings, shared: SharedSettings) -> FastAPI:
             "application/problem+json with a stable 'code' (type urn:syncpipe:problem:<code>)."
         ),
         lifespan=lifespan,
+        # Ingest exports Prometheus metrics (RequestMetrics) and sets up no OpenTelemetry;
+        # FastAPI's native telemetry would still look up the global OTel providers on
+        # every request, a measurable share of a one-op request's CPU.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = ctx
     app.include_router(ops.router)

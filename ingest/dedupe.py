@@ -26,11 +26,11 @@ from redis.exceptions import RedisError
 from ingest.errors import RedisUnavailableError
 
 CLAIM_FN: Final = """
--- claim(first, value, ttl_ms): SET NX each of KEYS[first ..] to our claim value.
+-- claim(first, last, value, ttl_ms): SET NX each of KEYS[first .. last] to our claim value.
 -- Returns per key '' when claimed now, else the value already there.
-local function claim(first, value, ttl_ms)
+local function claim(first, last, value, ttl_ms)
   local out = {}
-  for i = first, #KEYS do
+  for i = first, last do
     local key = KEYS[i]
     if redis.call('SET', key, value, 'NX', 'PX', ttl_ms) then
       out[#out + 1] = ''
@@ -47,7 +47,7 @@ CLAIM: Final = (
     CLAIM_FN
     + """
 -- KEYS: one dedupe key per op. ARGV[1]: claim value, ARGV[2]: claim ttl (ms).
-return claim(1, ARGV[1], ARGV[2])
+return claim(1, #KEYS, ARGV[1], ARGV[2])
 """
 )
 
@@ -195,11 +195,11 @@ class Deduper:
             for k, v, _ in batch:
                 keys.extend(k)
                 args.extend(v)
-            error: RedisUnavailableError | None = None
+            error: RedisError | None = None
             try:
                 await self._commit(keys=keys, args=args)
             except RedisError as exc:
-                error = _unavailable("commit", exc, self._retry_after_s)
+                error = exc
             except BaseException as exc:  # cancelled: the waiters must not hang
                 for _, _, done in batch:
                     if not done.done():
@@ -213,7 +213,7 @@ class Deduper:
                 if error is None:
                     done.set_result(None)
                 else:
-                    done.set_exception(error)
+                    done.set_exception(_unavailable("commit", error, self._retry_after_s))
 
     async def release(self, tenant: str, op_ids: Sequence[str], token: str) -> None:
         """Drop our claims on ops that were not written, so a retry can claim them."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -75,3 +76,31 @@ async def test_redis_down_is_unavailable(redis_prefix: str) -> None:
             await admission.admit_and_claim("acme", {"phone-1": 1}, ["a"], Deduper.new_claim())
     finally:
         await dead.aclose()
+
+
+async def test_concurrent_batches_share_round_trips_each_judged_alone(
+    redis: Redis, redis_prefix: str
+) -> None:
+    admission, _, _ = parts(redis, redis_prefix, burst=3)
+    calls_before = (await redis.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0)
+    tokens = [Deduper.new_claim() for _ in range(40)]
+    # 40 requests: phone-0..9 send 4 single-op batches each (a burst of 3 admits three),
+    # and every op id is sent twice (its first request claims it, the second sees the claim).
+    outcomes = await asyncio.gather(
+        *(
+            admission.admit_and_claim("acme", {f"phone-{i % 10}": 1}, [f"op-{i % 20}"], token)
+            for i, token in enumerate(tokens)
+        ),
+        return_exceptions=True,
+    )
+    calls = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"] - calls_before
+    assert calls < 40 / 2  # queued batches went together
+    refused = [i for i, o in enumerate(outcomes) if isinstance(o, RateLimitedError)]
+    assert refused == list(range(30, 40))  # each phone's fourth batch, in arrival order
+    claimed = {i % 20 for i, o in enumerate(outcomes) if o == [CLAIMED]}
+    busy = [i for i, o in enumerate(outcomes) if o == [IN_FLIGHT]]
+    assert claimed == set(range(20))
+    assert busy == list(range(20, 30))  # op-0..9 again, claimed by requests 0..9
+    for op in range(20):
+        holder = tokens[op].encode()
+        assert await redis.get(dedupe_key(redis_prefix, "acme", f"op-{op}")) == holder
