@@ -12,7 +12,6 @@ other, each exactly as if it came alone, so sharing changes nothing but the roun
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -20,7 +19,9 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ingest.coalesce import Coalescer
 from ingest.dedupe import CLAIM_FN, ClaimOutcome, Deduper
+from ingest.errors import RedisUnavailableError
 from ingest.ratelimit import DEBIT, RateLimiter
 
 ADMIT_AND_CLAIM: Final = (
@@ -56,13 +57,12 @@ return out
 )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Batch:
     bucket_keys: list[str]
     costs: list[int]
     dedupe_keys: list[str]
     token: str
-    answer: asyncio.Future[list[Any]]
 
 
 class Admission:
@@ -72,8 +72,7 @@ class Admission:
         self._script = redis.register_script(ADMIT_AND_CLAIM)
         self._limiter = limiter
         self._dedupe = deduper
-        self._queue: list[_Batch] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._calls: Coalescer[_Batch, list[Any]] = Coalescer(self._send)
 
     async def admit_and_claim(
         self, tenant: str, costs: dict[str, int], op_ids: Sequence[str], token: str
@@ -89,38 +88,22 @@ class Admission:
         if not costs:
             return await self._dedupe.claim(tenant, op_ids, token)
         bucket_keys, cost_args = self._limiter.script_input(tenant, costs)
-        answer: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._queue.append(
-            _Batch(bucket_keys, cost_args, self._dedupe.keys(tenant, op_ids), token, answer)
+        answer = await self._calls.submit(
+            _Batch(bucket_keys, cost_args, self._dedupe.keys(tenant, op_ids), token)
         )
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run())
-        result = await answer
-        self._limiter.check(costs, int(result[0]))
-        return self._dedupe.outcomes(result[1:])
+        self._limiter.check(costs, int(answer[0]))
+        return self._dedupe.outcomes(answer[1:])
 
-    async def _run(self) -> None:
-        while self._queue:
-            batches, self._queue = self._queue, []
-            keys: list[str] = []
-            args: list[Any] = self._limiter.params()
-            args += [self._dedupe.claim_ttl_ms, len(batches)]
-            for b in batches:
-                keys += b.bucket_keys
-                keys += b.dedupe_keys
-                args += [len(b.bucket_keys), len(b.dedupe_keys), b.token, *b.costs]
-            try:
-                answers = await self._script(keys=keys, args=args)
-            except RedisError as exc:
-                for b in batches:
-                    if not b.answer.done():
-                        b.answer.set_exception(self._limiter.unavailable(exc))
-                continue
-            except BaseException as exc:  # cancelled: no request may wait forever
-                for b in batches:
-                    if not b.answer.done():
-                        b.answer.set_exception(self._limiter.unavailable(RedisError(repr(exc))))
-                raise
-            for b, answer in zip(batches, answers, strict=True):
-                if not b.answer.done():
-                    b.answer.set_result(answer)
+    async def _send(self, batches: list[_Batch]) -> Sequence[list[Any] | RedisUnavailableError]:
+        keys: list[str] = []
+        args: list[Any] = self._limiter.params()
+        args += [self._dedupe.claim_ttl_ms, len(batches)]
+        for b in batches:
+            keys += b.bucket_keys
+            keys += b.dedupe_keys
+            args += [len(b.bucket_keys), len(b.dedupe_keys), b.token, *b.costs]
+        try:
+            answers: list[list[Any]] = await self._script(keys=keys, args=args)
+        except RedisError as exc:
+            return [self._limiter.unavailable(exc) for _ in batches]
+        return answers

@@ -14,7 +14,6 @@ after the claim TTL.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Final
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ingest.coalesce import Coalescer
 from ingest.errors import RedisUnavailableError
 
 CLAIM_FN: Final = """
@@ -137,8 +137,9 @@ class Deduper:
         self._claim_ttl_ms = max(1, int(claim_ttl_s * 1000))
         self._ttl_ms = ttl_s * 1000
         self._retry_after_s = retry_after_s
-        self._pending_commits: list[tuple[list[str], list[str], asyncio.Future[None]]] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._commits: Coalescer[tuple[list[str], list[str]], None] = Coalescer(
+            self._commit_together
+        )
 
     def keys(self, tenant: str, op_ids: Sequence[str]) -> list[str]:
         return [dedupe_key(self._prefix, tenant, op_id) for op_id in op_ids]
@@ -146,9 +147,6 @@ class Deduper:
     @property
     def claim_ttl_ms(self) -> int:
         return self._claim_ttl_ms
-
-    def unavailable(self, what: str, exc: RedisError) -> RedisUnavailableError:
-        return _unavailable(what, exc, self._retry_after_s)
 
     @staticmethod
     def outcomes(values: Sequence[bytes | str]) -> list[ClaimOutcome]:
@@ -181,39 +179,21 @@ class Deduper:
             return
         keys = self.keys(tenant, [op_id for op_id, _ in written])
         values = [f"{_WRITTEN}{w.partition}:{w.offset}" for _, w in written]
-        done = asyncio.get_running_loop().create_future()
-        self._pending_commits.append((keys, values, done))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_pending())
-        await done
+        await self._commits.submit((keys, values))
 
-    async def _commit_pending(self) -> None:
-        while self._pending_commits:
-            batch, self._pending_commits = self._pending_commits, []
-            keys: list[str] = []
-            args: list[str | int] = [self._ttl_ms]
-            for k, v, _ in batch:
-                keys.extend(k)
-                args.extend(v)
-            error: RedisError | None = None
-            try:
-                await self._commit(keys=keys, args=args)
-            except RedisError as exc:
-                error = exc
-            except BaseException as exc:  # cancelled: the waiters must not hang
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(
-                            _unavailable("commit", RedisError(repr(exc)), self._retry_after_s)
-                        )
-                raise
-            for _, _, done in batch:
-                if done.done():  # its request was cancelled
-                    continue
-                if error is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(_unavailable("commit", error, self._retry_after_s))
+    async def _commit_together(
+        self, batch: list[tuple[list[str], list[str]]]
+    ) -> list[RedisUnavailableError | None]:
+        keys: list[str] = []
+        args: list[str | int] = [self._ttl_ms]
+        for k, v in batch:
+            keys += k
+            args += v
+        try:
+            await self._commit(keys=keys, args=args)
+        except RedisError as exc:
+            return [_unavailable("commit", exc, self._retry_after_s) for _ in batch]
+        return [None] * len(batch)
 
     async def release(self, tenant: str, op_ids: Sequence[str], token: str) -> None:
         """Drop our claims on ops that were not written, so a retry can claim them."""
