@@ -2,8 +2,9 @@
 
 Starts a broker (``python -m broker``), a Redis (``SYNCPIPE_REDIS_URL`` if set, else a
 ``redis-server`` child) and one ingest process (uvicorn), all on this machine, then posts
-batches of 1 and of 100 ops from concurrent HTTP clients and prints ops/s and request
-latency. Every counted op was answered ``accepted`` (durably in the log).
+batches of 1 and of 100 ops from concurrent HTTP clients and prints ops/s, request
+latency, the CPU each process used and ingest's CPU time per request. Every counted op was
+answered ``accepted`` (durably in the log).
 
 Usage: ``uv run python perf/bench_ingest.py [--seconds S] [--concurrency-1 N]
 [--concurrency-100 N]``. Target: >= 10,000 ops/s in 100-op batches on 2 cores.
