@@ -105,8 +105,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         default=LATENCY_BATCH,
         help=(
             f"ops per POST in the latency runs ({LATENCY_BATCH}: clients send their outbox "
-            "in batches, and 1,000 single-op POSTs/s is about all one ingest process takes "
-            "on 2 cores, which would measure ingest saturation, not pipeline latency)"
+            "in batches; one op per POST puts ingest's per-request cost, which real clients "
+            "do not pay per op, on the same 2 cores as the pipeline being measured)"
         ),
     )
     parser.add_argument(
