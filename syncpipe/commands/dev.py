@@ -361,7 +361,7 @@ def dev(
     Waits for each to be ready in dependency order, prints the URLs, a dev token and the
     data directory, restarts a component that crashes, and stops everything on Ctrl-C.
     Component logs are printed, each line prefixed with the component's name in brackets,
-    and kept in <data dir>/logs/ (--quiet: only there). Data (SYNCPIPE_DEV_DATA_DIR,
+    and kept in logs/ under the data directory (--quiet: only there). Data (SYNCPIPE_DEV_DATA_DIR,
     default ./.syncpipe) survives restarts; --reset wipes it. Pointing
     SYNCPIPE_KAFKA_BOOTSTRAP or SYNCPIPE_REDIS_URL elsewhere uses that Kafka or Redis
     instead of starting one.

@@ -36,6 +36,18 @@ def test_help_lists_core_commands() -> None:
         assert command in proc.stdout
 
 
+def test_help_text_is_reflowed_to_the_terminal_width() -> None:
+    # Docstrings wrap at 100 columns in the source; help must not keep those breaks.
+    proc = run("dev", "--help", env={"COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.strip(" │") for line in proc.stdout.splitlines()]
+    assert any(
+        "prints the URLs, a dev token and the data directory, restarts a component" in line
+        for line in lines
+    ), proc.stdout
+    assert "kept in logs/ under the data directory" in proc.stdout
+
+
 def test_version_prints_package_version() -> None:
     proc = run("version")
     assert proc.returncode == 0
