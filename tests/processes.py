@@ -18,7 +18,7 @@ from pathlib import Path
 
 from syncpipe.supervisor import port_open
 
-__all__ = ["REPO", "BrokerProcess", "free_port", "port_open", "wait_until"]
+__all__ = ["REPO", "BrokerProcess", "free_port", "kill9", "port_open", "terminate", "wait_until"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,6 +39,23 @@ def wait_until(
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+def terminate(proc: subprocess.Popen[bytes] | None, grace_s: float = 10.0) -> None:
+    """SIGTERM a running process; SIGKILL it if it has not exited within ``grace_s``."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def kill9(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL, as a crash would, and reap it."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
 
 
 class BrokerProcess:
@@ -86,17 +103,10 @@ class BrokerProcess:
 
     def kill9(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        kill9(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         wait_until(lambda: not port_open(self.port), what="broker port to close")
 
     def restart(self, hard: bool = False) -> None:

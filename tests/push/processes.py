@@ -8,7 +8,6 @@ mode); :func:`start_broker` stays for direct users such as the push benchmark.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from tests import processes
-from tests.processes import free_port, port_open
+from tests.processes import free_port, port_open, terminate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,13 +49,7 @@ class Process:
             self.proc.wait(5)
 
     def stop(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
 
 
 def start_broker(data_dir: Path, port: int | None = None) -> tuple[Process, str]:

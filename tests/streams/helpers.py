@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemas.topics import entity_key
 from streams.lww import EntityRecord, Op, apply, public_state
 from tests.kafka_modes import EmbeddedKafka
-from tests.processes import REPO, free_port
+from tests.processes import REPO, free_port, kill9, terminate
 
 
 def wait_until_sync(predicate: Callable[[], bool], deadline_s: float, what: str) -> None:
@@ -69,17 +68,10 @@ class Process:
 
     def kill9(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        kill9(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, grace_s=20)
 
 
 # The embedded broker as a process: ``Broker(data_dir)``, ``start()``, ``stop()``, ``kill9()``,
