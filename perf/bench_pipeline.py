@@ -43,6 +43,8 @@ import psutil
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+# Run as a script: the repository and perf/ must be importable before the imports below
+# (hence their E402 waivers).
 PERF = Path(__file__).resolve().parent
 sys.path.insert(0, str(PERF.parent))
 sys.path.insert(0, str(PERF))
