@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from typing import Any, Final
 
-import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -25,19 +25,16 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ingest.cors import SimpleCorsHeaders
 from ingest.dedupe import Deduper
 from ingest.deps import AppContext
-from ingest.errors import (
-    HTTP_CODES,
-    PROBLEM_MEDIA_TYPE,
-    IngestError,
-    Problem,
-    problem_body,
-)
+from ingest.errors import HTTP_CODES, PROBLEM_MEDIA_TYPE, IngestError, Problem
 from ingest.metrics import IngestMetrics
+from ingest.problems import ProblemResponse, Problems
 from ingest.producer import OpProducer
 from ingest.ratelimit import RateLimiter
 from ingest.routes import entities, health, ops
+from ingest.routes.ops import OpsEndpoint
 from ingest.service import IngestService, ServiceConfig
 from ingest.settings import IngestSettings
 from schemas.generated.op_batch_schema import OpBatch
@@ -91,89 +88,68 @@ class RequestMetrics:
             child.observe(time.perf_counter() - started)
 
 
-def _install_error_handlers(app: FastAPI, metrics: IngestMetrics) -> None:
-    def problem(
-        request: Request,
-        *,
-        status: int,
-        code: str,
-        title: str,
-        detail: str,
-        retriable: bool,
-        headers: dict[str, str] | None = None,
-        retry_after_s: int | None = None,
-    ) -> Response:
-        metrics.requests_failed.labels(code).inc()
-        body = problem_body(
-            code=code,
-            title=title,
-            status=status,
-            detail=detail,
-            retriable=retriable,
-            instance=request.url.path,
-            retry_after_s=retry_after_s,
-        )
-        return Response(
-            orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
-        )
+def _problem_response(problem: ProblemResponse) -> Response:
+    return Response(
+        problem.body,
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
 
+
+def _install_error_handlers(app: FastAPI, problems: Problems) -> None:
     async def on_ingest_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, IngestError)
-        if exc.status >= 500:
-            logger.warning("request failed", extra={"code": exc.code, "detail": exc.detail})
-        return problem(
-            request,
-            status=exc.status,
-            code=exc.code,
-            title=exc.title,
-            detail=exc.detail,
-            retriable=exc.retriable,
-            headers=exc.headers(),
-            retry_after_s=exc.retry_after_s,
-        )
+        return _problem_response(problems.of_error(exc, request.url.path))
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         parts = [
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:3]
         ]
-        return problem(
-            request,
-            status=422,
-            code="invalid_request",
-            title="Invalid request",
-            detail="invalid request parameter(s): " + "; ".join(parts),
-            retriable=False,
+        return _problem_response(
+            problems.render(
+                status=422,
+                code="invalid_request",
+                title="Invalid request",
+                detail="invalid request parameter(s): " + "; ".join(parts),
+                retriable=False,
+                instance=request.url.path,
+            )
         )
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         code, title = HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
-        return problem(
-            request,
-            status=exc.status_code,
-            code=code,
-            title=title,
-            detail=str(exc.detail),
-            retriable=exc.status_code >= 500,
-            headers=dict(exc.headers or {}),
+        return _problem_response(
+            problems.render(
+                status=exc.status_code,
+                code=code,
+                title=title,
+                detail=str(exc.detail),
+                retriable=exc.status_code >= 500,
+                instance=request.url.path,
+                headers=dict(exc.headers or {}),
+            )
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        logger.error("unhandled error", exc_info=exc)
-        return problem(
-            request,
-            status=500,
-            code="internal",
-            title="Internal error",
-            detail="internal error: the request failed unexpectedly; retry later",
-            retriable=True,
-        )
+        return _problem_response(problems.unexpected(exc, request.url.path))
 
     app.add_exception_handler(IngestError, on_ingest_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+class _IngestApp(FastAPI):
+    """FastAPI with ``POST /v1/ops`` answered in front of its middleware stack."""
+
+    fast_routes: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.fast_routes is None else self.fast_routes(stack)
 
 
 def _openapi_with_contract(app: FastAPI) -> dict[str, Any]:
@@ -200,6 +176,7 @@ def create_app(settings: IngestSettings, shared: SharedSettings) -> FastAPI:
             "SYNCPIPE_REDIS_URL is required by ingest (op-id dedupe, rate limits, read model)"
         )
     metrics = IngestMetrics()
+    problems = Problems(metrics)
     ctx = AppContext(settings=settings, shared=shared, metrics=metrics)
 
     @asynccontextmanager
@@ -261,7 +238,7 @@ def create_app(settings: IngestSettings, shared: SharedSettings) -> FastAPI:
             await producer.close()
             await redis.aclose()
 
-    app = FastAPI(
+    app = _IngestApp(
         title="syncpipe ingest",
         version=_app_version(),
         description=(
@@ -278,17 +255,20 @@ def create_app(settings: IngestSettings, shared: SharedSettings) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(entities.router)
     app.include_router(health.router)
-    _install_error_handlers(app, metrics)
+    _install_error_handlers(app, problems)
+    cors: SimpleCorsHeaders | None = None
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After"],
-            max_age=600,
-        )
+        cors_options: dict[str, Any] = {
+            "allow_origins": settings.cors_origins,
+            "allow_methods": ["GET", "POST"],
+            "allow_headers": ["Authorization", "Content-Type"],
+            "expose_headers": ["Retry-After"],
+            "max_age": 600,
+        }
+        app.add_middleware(CORSMiddleware, **cors_options)
+        cors = SimpleCorsHeaders(**cors_options)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    app.fast_routes = partial(OpsEndpoint, ctx=ctx, problems=problems, cors=cors)
     # Replacing ``app.openapi`` is FastAPI's documented hook for extending the schema;
     # mypy sees it as assigning to a method.
     app.openapi = lambda: _openapi_with_contract(app)  # type: ignore[method-assign]

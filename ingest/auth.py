@@ -34,17 +34,21 @@ def _principal(ctx: AppContext, token: str) -> Principal:
     return ctx.tokens.verify(token)
 
 
-def request_principal(ctx: AppContext, request: Request) -> Principal:
+def header_principal(ctx: AppContext, authorization: str | None) -> Principal:
     """:func:`authenticate` without FastAPI's dependency machinery, for the hot route.
 
-    Reads the header exactly as ``HTTPBearer(auto_error=False)`` does; the route declares
-    :data:`BEARER_SECURITY` so its OpenAPI entry is unchanged.
+    Reads the ``Authorization`` header value exactly as ``HTTPBearer(auto_error=False)``
+    does; the route declares :data:`BEARER_SECURITY` so its OpenAPI entry is unchanged.
     """
-    authorization = request.headers.get("authorization")
     scheme, credentials = get_authorization_scheme_param(authorization)
     if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
         credentials = ""
     return _principal(ctx, credentials)
+
+
+def request_principal(ctx: AppContext, request: Request) -> Principal:
+    """:func:`header_principal` of a Starlette request."""
+    return header_principal(ctx, request.headers.get("authorization"))
 
 
 BEARER_SECURITY: Final[list[dict[str, list[str]]]] = [{"HTTPBearer": []}]
