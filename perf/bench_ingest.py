@@ -7,7 +7,9 @@ latency, the CPU each process used and ingest's CPU time per request. Every coun
 answered ``accepted`` (durably in the log).
 
 Usage: ``uv run python perf/bench_ingest.py [--seconds S] [--concurrency-1 N]
-[--concurrency-100 N]``. Target: >= 10,000 ops/s in 100-op batches on 2 cores.
+[--concurrency-100 N] [--rate R] [--only-single]``. Target: >= 10,000 ops/s in 100-op
+batches on 2 cores. ``--only-single --rate 2000`` measures ingest's CPU per one-op request
+at the end-to-end teams profile's request rate.
 """
 
 from __future__ import annotations
@@ -142,10 +144,22 @@ class Connection:
         self.writer.close()
 
 
-async def worker(port: int, load: Load, client_id: str, token: str, until: float) -> None:
+async def worker(
+    port: int, load: Load, client_id: str, token: str, until: float, interval_s: float = 0.0
+) -> None:
+    """Post batches until ``until``; with ``interval_s``, start one every ``interval_s``
+    (a paced client, skipping the starts it is too late for) instead of back to back."""
     conn = await Connection.open(port)
+    next_at = time.monotonic()
     try:
         while time.monotonic() < until:
+            if interval_s:
+                next_at += interval_s
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    next_at -= delay  # late: restart the schedule from now
             body = load.body(client_id, time.time_ns() // 1_000_000)
             started = time.perf_counter()
             status, payload = await conn.post("/v1/ops", body, token)
@@ -177,9 +191,17 @@ def cpu_seconds(procs: dict[str, int]) -> dict[str, tuple[float, float]]:
 
 
 async def run(
-    port: int, token: str, batch: int, concurrency: int, seconds: float, procs: dict[str, int]
+    port: int,
+    token: str,
+    batch: int,
+    concurrency: int,
+    seconds: float,
+    procs: dict[str, int],
+    requests_per_s: float = 0.0,
 ) -> float:
-    """Load ingest for ``seconds``; print and return accepted ops/s."""
+    """Load ingest for ``seconds`` (at most ``requests_per_s`` if set); print and return
+    accepted ops/s."""
+    interval_s = concurrency / requests_per_s if requests_per_s else 0.0
     warm = Load(batch)  # connections, producer metadata, first fsyncs
     until = time.monotonic() + 1
     await asyncio.gather(
@@ -190,7 +212,7 @@ async def run(
     started = time.monotonic()
     await asyncio.gather(
         *(
-            worker(port, load, f"b{batch}-c{i}", token, started + seconds)
+            worker(port, load, f"b{batch}-c{i}", token, started + seconds, interval_s)
             for i in range(concurrency)
         )
     )
@@ -221,6 +243,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency-1", dest="c1", type=int, default=32)
     parser.add_argument("--concurrency-100", dest="c100", type=int, default=8)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help=(
+            "Pace the one-op requests at this many per second (e.g. 2000, the end-to-end "
+            "teams profile) instead of sending them back to back: CPU per request is then "
+            "compared at one load, whatever else the machine is doing."
+        ),
+    )
     parser.add_argument(
         "--only-single",
         action="store_true",
@@ -272,7 +304,7 @@ def main() -> None:
             procs = {"ingest": ingest.pid, "broker": broker.pid, "client": os.getpid()}
             if redis is not None:
                 procs["redis"] = redis.pid
-            asyncio.run(run(ingest_port, token, 1, args.c1, args.seconds, procs))
+            asyncio.run(run(ingest_port, token, 1, args.c1, args.seconds, procs, args.rate))
             if args.only_single:
                 return
             rate = asyncio.run(run(ingest_port, token, 100, args.c100, args.seconds, procs))
