@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ingest.coalesce import Coalescer
-from ingest.dedupe import CLAIM_FN, ClaimOutcome, Deduper
+from ingest.dedupe import CLAIM_FN, ClaimOutcome, Deduper, Written
 from ingest.errors import RedisUnavailableError
 from ingest.ratelimit import DEBIT, RateLimiter
 
@@ -29,16 +29,23 @@ ADMIT_AND_CLAIM: Final = (
     + CLAIM_FN
     + """
 -- ARGV[1]: refill rate, ARGV[2]: burst, ARGV[3]: bucket ttl (ms), ARGV[4]: claim ttl (ms),
--- ARGV[5]: number of batches; then per batch: nb (buckets), nk (dedupe keys), claim value,
--- and the nb bucket costs. KEYS: per batch its nb bucket keys, then its nk dedupe keys.
+-- ARGV[5]: dedupe ttl (ms), ARGV[6]: number of commits nc, ARGV[7 .. 6 + nc]: the
+-- 'w:<partition>:<offset>' of dedupe keys KEYS[1 .. nc] (written first, so a batch below
+-- sees them). Then the number of batches; then per batch: nb (buckets), nk (dedupe keys),
+-- claim value, and the nb bucket costs. KEYS after the commits: per batch its nb bucket
+-- keys, then its nk dedupe keys.
 -- Returns per batch {ms to wait} when refused (nothing debited or claimed), else
 -- {0, claim per dedupe key...}.
+local nc = tonumber(ARGV[6])
+for i = 1, nc do
+  redis.call('SET', KEYS[i], ARGV[6 + i], 'PX', ARGV[5])
+end
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local out = {}
-local at = 5
-local first = 1
-for b = 1, tonumber(ARGV[5]) do
+local at = 7 + nc
+local first = nc + 1
+for b = 1, tonumber(ARGV[at]) do
   local nb = tonumber(ARGV[at + 1])
   local nk = tonumber(ARGV[at + 2])
   local wait = debit(first, nb, rate, burst, ARGV[3], at + 3)
@@ -65,14 +72,21 @@ class _Batch:
     token: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Commit:
+    dedupe_keys: list[str]
+    values: list[str]
+
+
 class Admission:
-    """Admits batches against the rate limit and claims their op ids, in one script call."""
+    """Admits batches against the rate limit and claims their op ids, in one script call;
+    commits of written op ids ride along in the same calls."""
 
     def __init__(self, redis: Redis, *, limiter: RateLimiter, deduper: Deduper) -> None:
         self._script = redis.register_script(ADMIT_AND_CLAIM)
         self._limiter = limiter
         self._dedupe = deduper
-        self._calls: Coalescer[_Batch, list[Any]] = Coalescer(self._send)
+        self._calls: Coalescer[_Batch | _Commit, list[Any] | None] = Coalescer(self._send)
 
     async def admit_and_claim(
         self, tenant: str, costs: dict[str, int], op_ids: Sequence[str], token: str
@@ -91,13 +105,35 @@ class Admission:
         answer = await self._calls.submit(
             _Batch(bucket_keys, cost_args, self._dedupe.keys(tenant, op_ids), token)
         )
+        assert answer is not None
         self._limiter.check(costs, int(answer[0]))
         return self._dedupe.outcomes(answer[1:])
 
-    async def _send(self, batches: list[_Batch]) -> Sequence[list[Any] | RedisUnavailableError]:
+    async def commit(self, tenant: str, written: Sequence[tuple[str, Written]]) -> None:
+        """:meth:`Deduper.commit <ingest.dedupe.Deduper.commit>`, sharing the round trips of
+        admissions (one script call carries the commits and batches queued meanwhile).
+
+        Raises :class:`~ingest.errors.RedisUnavailableError`.
+        """
+        if written:
+            keys, values = self._dedupe.commit_input(tenant, written)
+            await self._calls.submit(_Commit(keys, values))
+
+    async def _send(
+        self, items: list[_Batch | _Commit]
+    ) -> Sequence[list[Any] | RedisUnavailableError | None]:
         keys: list[str] = []
+        values: list[str] = []
+        batches: list[_Batch] = []
+        for item in items:
+            if isinstance(item, _Commit):
+                keys += item.dedupe_keys
+                values += item.values
+            else:
+                batches.append(item)
         args: list[Any] = self._limiter.params()
-        args += [self._dedupe.claim_ttl_ms, len(batches)]
+        args += [self._dedupe.claim_ttl_ms, self._dedupe.ttl_ms, len(values), *values]
+        args.append(len(batches))
         for b in batches:
             keys += b.bucket_keys
             keys += b.dedupe_keys
@@ -105,5 +141,11 @@ class Admission:
         try:
             answers: list[list[Any]] = await self._script(keys=keys, args=args)
         except RedisError as exc:
-            return [self._limiter.unavailable(exc) for _ in batches]
-        return answers
+            return [
+                self._dedupe.unavailable("commit", exc)
+                if isinstance(item, _Commit)
+                else self._limiter.unavailable(exc)
+                for item in items
+            ]
+        answered = iter(answers)
+        return [None if isinstance(item, _Commit) else next(answered) for item in items]

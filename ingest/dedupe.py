@@ -169,6 +169,20 @@ class Deduper:
     def claim_ttl_ms(self) -> int:
         return self._claim_ttl_ms
 
+    @property
+    def ttl_ms(self) -> int:
+        return self._ttl_ms
+
+    def unavailable(self, what: str, exc: RedisError) -> RedisUnavailableError:
+        return _unavailable(what, exc, self._retry_after_s)
+
+    def commit_input(
+        self, tenant: str, written: Sequence[tuple[str, Written]]
+    ) -> tuple[list[str], list[str]]:
+        """The dedupe keys of written op ids and the value each is committed to."""
+        keys = self.keys(tenant, [op_id for op_id, _ in written])
+        return keys, [f"{_WRITTEN}{w.partition}:{w.offset}" for _, w in written]
+
     @staticmethod
     def outcomes(values: Sequence[bytes | str]) -> list[ClaimOutcome]:
         """Claim outcomes from :data:`CLAIM_FN`'s answer."""
@@ -196,11 +210,8 @@ class Deduper:
         Redis the next ones queue up and go together (every op acknowledged by one Kafka
         produce response usually commits in one round trip).
         """
-        if not written:
-            return
-        keys = self.keys(tenant, [op_id for op_id, _ in written])
-        values = [f"{_WRITTEN}{w.partition}:{w.offset}" for _, w in written]
-        await self._commits.submit((keys, values))
+        if written:
+            await self._commits.submit(self.commit_input(tenant, written))
 
     async def _commit_together(
         self, batch: list[tuple[list[str], list[str]]]

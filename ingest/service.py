@@ -257,7 +257,7 @@ class IngestService:
             raise
         written = [(op_id, w) for op_id, w in zip(op_ids, outcomes, strict=True) if w]
         try:
-            await self._dedupe.commit(tenant, written)
+            await self._admission.commit(tenant, written)
         except RedisUnavailableError as exc:
             # The ops are in the log, so they are accepted; a resend after the claim expires
             # is written again and the streams job reports it as a duplicate.

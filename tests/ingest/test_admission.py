@@ -104,3 +104,34 @@ async def test_concurrent_batches_share_round_trips_each_judged_alone(
     for op in range(20):
         holder = tokens[op].encode()
         assert await redis.get(dedupe_key(redis_prefix, "acme", f"op-{op}")) == holder
+
+
+async def test_commits_ride_with_admissions_and_batches_after_them_see_the_write(
+    redis: Redis, redis_prefix: str
+) -> None:
+    admission, _, deduper = parts(redis, redis_prefix, burst=100)
+    token = Deduper.new_claim()
+    assert await admission.admit_and_claim("acme", {"phone-1": 1}, ["first"], token) == [CLAIMED]
+    calls_before = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"]
+    # Queued together behind the first call: the commit of "first", then a resend of it.
+    blocker = admission.admit_and_claim("acme", {"phone-2": 1}, ["other"], token)
+    commit = admission.commit("acme", [("first", Written(1, 99))])
+    resend = admission.admit_and_claim("acme", {"phone-3": 1}, ["first"], Deduper.new_claim())
+    outcomes = await asyncio.gather(blocker, commit, resend)
+    assert outcomes == [[CLAIMED], None, [Written(1, 99)]]
+    calls = (await redis.info("commandstats"))["cmdstat_evalsha"]["calls"] - calls_before
+    assert calls <= 2
+    key = dedupe_key(redis_prefix, "acme", "first")
+    assert await redis.get(key) == b"w:1:99"
+    assert 0 < await redis.pttl(key) <= 3600 * 1000
+    assert await deduper.claim("acme", ["first"], token) == [Written(1, 99)]
+
+
+async def test_commit_with_redis_down_is_unavailable(redis_prefix: str) -> None:
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    try:
+        admission, _, _ = parts(dead, redis_prefix)
+        with pytest.raises(RedisUnavailableError, match="commit"):
+            await admission.commit("acme", [("a", Written(0, 1))])
+    finally:
+        await dead.aclose()
