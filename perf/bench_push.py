@@ -14,8 +14,9 @@ connection:
 * **push**: the real push app (``push.app.create_app``, uvicorn with websockets-sansio)
   with a synthetic source calling the hub exactly as the Kafka source does; per-connection
   byte limits, conflation, metrics on (the limit, 10 MB/s, is not the bottleneck here).
-  Each dispatch makes the subscribers ready and one flush pass writes them all: one
-  ``transport.write`` per socket of a frame built once (:mod:`push.wire`).
+  The dispatches of a tick are kept by their stream and one flush pass writes them to
+  every subscriber: one ``transport.write`` per socket of a frame built once
+  (:mod:`push.hub`, :mod:`push.wire`).
 
 The offered rate is stepped up; each step runs ``--seconds`` and the client reports
 messages delivered per second. "max" is the best delivered rate of a step. Then push runs
@@ -352,7 +353,8 @@ def run_client(port: int, connections: int, push: bool) -> None:
 def pass_cost(connections: int, batches: tuple[int, ...] = (1, 10), rounds: int = 60) -> None:
     """CPU per socket of the hub's flush pass over real uvicorn websockets-sansio protocol
     objects whose transport discards the bytes: everything push and uvicorn do per socket,
-    without the kernel's ``send`` (measure that with the fanout runs)."""
+    without the kernel's ``send`` (measure that with the fanout runs); and the CPU of
+    dispatching the pass's messages (``Hub.entity``), also per socket."""
     from uvicorn.config import Config
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
     from uvicorn.server import ServerState
@@ -417,34 +419,44 @@ def pass_cost(connections: int, batches: tuple[int, ...] = (1, 10), rounds: int 
             hub.finish_snapshot(conn, COLLECTION, {}, hub.positions)
             writer.flush_now()  # the snapshot
             conn._idle_waiting = True  # as if its task were waiting for messages
-        per_socket = []
+        per_socket, dispatch = [], []
         n = 0
         frames_before = metrics.frames_sent
         for _ in range(rounds):
+            events = []
             for _ in range(batch):
                 raw = message_json(n, "")
                 eid = f"e{n % 10_000}"
-                ev = EntityEvent(
-                    TENANT, COLLECTION, eid, f"{TENANT}/{COLLECTION}/{eid}", n + 1,
-                    int(time.time() * 1000), raw,
+                events.append(
+                    EntityEvent(
+                        TENANT, COLLECTION, eid, f"{TENANT}/{COLLECTION}/{eid}", n + 1,
+                        int(time.time() * 1000), raw,
+                    )
                 )  # fmt: skip
-                hub.entity(0, n, ev)
                 n += 1
             c0 = time.thread_time()
+            for i, ev in enumerate(events):
+                hub.entity(0, n - batch + i, ev)
+            c1 = time.thread_time()
             hub._flush_pass()
-            per_socket.append((time.thread_time() - c0) / connections)
+            per_socket.append((time.thread_time() - c1) / connections)
+            dispatch.append((c1 - c0) / connections)
         if metrics.frames_sent - frames_before != rounds * connections:
             raise SystemExit(
                 f"expected one frame per socket per pass ({rounds * connections}), "
                 f"wrote {metrics.frames_sent - frames_before}"
             )
         per_socket.sort()
-        return per_socket[len(per_socket) // 2]
+        dispatch.sort()
+        return per_socket[len(per_socket) // 2], dispatch[len(dispatch) // 2]
 
     print(f"flush pass, user-space CPU per socket ({connections} connections, null transport):")
     for batch in batches:
-        us = 1e6 * asyncio.run(main(batch))
-        print(f"  {batch:3} message(s) per frame: {us:5.2f} us per socket (median of {rounds})")
+        pass_s, dispatch_s = asyncio.run(main(batch))
+        print(
+            f"  {batch:3} message(s) per frame: {1e6 * pass_s:5.2f} us per socket "
+            f"(median of {rounds}); dispatching them {1e6 * dispatch_s:5.2f} us per socket"
+        )
 
 
 # -- orchestration -----------------------------------------------------------------------

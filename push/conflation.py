@@ -97,6 +97,21 @@ def last_cursor(items: list[Item]) -> str | None:
     return None
 
 
+def conflated(items: list[Item]) -> tuple[list[Item], int]:
+    """What an empty :class:`OutboundQueue` holds after offering ``items`` in order: the
+    latest item per key, in the order of the latest (see the module doc); and how many
+    were superseded."""
+    keys = {i.key if i.key is not None else id(i) for i in items}
+    if len(keys) == len(items):
+        return items, 0
+    latest: dict[object, Item] = {}
+    for i in items:
+        k = i.key if i.key is not None else id(i)
+        latest.pop(k, None)
+        latest[k] = i
+    return list(latest.values()), len(items) - len(latest)
+
+
 class FrameCache:
     """The frame of the last item list built, reused while the next lists are the same.
 

@@ -11,8 +11,15 @@ Routing
   record's ``user_id``), so another user cannot read them by claiming a client id.
 
 Dispatching is synchronous: one :class:`~push.conflation.Item` is built per event (the
-frame serialized once) and offered to each target connection's queue, which never
-blocks. Nothing here awaits a client.
+frame serialized once). Nothing here awaits a client. Conflicts, receipts and controls
+are offered to the target connections' queues at once. An entity event is kept by its
+stream until the flush pass the dispatch scheduled (:meth:`Hub._fan_out`): the pass
+writes the stream's frame, built once, straight to every subscriber whose queue is empty
+and whose writer is idle and has the byte budget, and offers the events to the queues of
+the others, in dispatch order, for the writer's policy. Offering one event to a thousand
+queues costs more than writing it, so a fanout does neither per event. Anything that must
+come after the pending events for a connection (another message to it, a subscription
+change) first offers them to the queues, so every connection sees the order of dispatch.
 
 Cursors and resume
 ------------------
@@ -39,14 +46,14 @@ from collections.abc import Callable, Mapping
 from push import cursor as cursors
 from push import frames
 from push.close_codes import CloseCode
-from push.conflation import FrameCache, Item, Kind
-from push.connection import Connection
+from push.conflation import FrameCache, Item, Kind, build_frame, conflated, last_cursor
+from push.connection import Connection, Flush
 from push.errors import CursorError
 from push.metrics import PushMetrics
 from push.recent import Event, RecentBuffers, StreamKey
 from push.records import ClientEvent, EntityEvent
-from push.wire import WireCache
-from push.writer import PassAccount, Writer
+from push.wire import WireCache, text_frame
+from push.writer import SLICE, PassAccount, Writer
 
 Abort = Callable[[], None]
 States = dict[str, tuple[int, bytes]]  # entity_id -> (version, EntityState JSON)
@@ -68,7 +75,10 @@ class Hub:
         self.clock = clock
         self.wall_ms = wall_ms
         self.connections: dict[Connection, Abort] = {}
-        self._subs: dict[StreamKey, set[Connection]] = {}
+        self._subs: dict[StreamKey, set[Connection]] = {}  # offered to at dispatch
+        self._fanout: dict[StreamKey, set[Connection]] = {}  # with a writer: in the pass
+        self._pending: dict[StreamKey, list[Item]] = {}  # dispatched, not yet fanned out
+        self._pending_order: list[tuple[StreamKey, Item]] = []  # the same, in order
         self._clients: dict[tuple[str, str], set[Connection]] = {}
         self.buffers = RecentBuffers(recent_buffer_size, recent_buffer_collections)
         self.positions: dict[int, int] = {}
@@ -121,24 +131,34 @@ class Hub:
     def _subscribe(self, conn: Connection, collection: str) -> None:
         if collection not in conn.subscriptions:
             conn.subscriptions.add(collection)
-            self._subs.setdefault((conn.tenant, collection), set()).add(conn)
+            subs = self._fanout if conn in self._writers else self._subs
+            subs.setdefault((conn.tenant, collection), set()).add(conn)
             self.metrics.subscriptions += 1
 
     def unsubscribe(self, conn: Connection, collection: str) -> None:
         if collection not in conn.subscriptions:
             return
+        self._materialize()  # pending updates of the collection are dropped and counted
         conn.subscriptions.discard(collection)
         key = (conn.tenant, collection)
-        subs = self._subs.get(key)
-        if subs is not None:
-            subs.discard(conn)
-            if not subs:
-                del self._subs[key]
+        for subs_of in (self._subs, self._fanout):
+            subs = subs_of.get(key)
+            if subs is not None:
+                subs.discard(conn)
+                if not subs:
+                    del subs_of[key]
         conn.remove_collection(collection)
         self.metrics.subscriptions -= 1
 
     def subscribers(self, tenant: str, collection: str) -> int:
-        return len(self._subs.get((tenant, collection), ()))
+        key = (tenant, collection)
+        return len(self._subs.get(key, ())) + len(self._fanout.get(key, ()))
+
+    def offer(self, conn: Connection, item: Item) -> None:
+        """Queue a message that is not a log event (hello, pong, error) after every event
+        already dispatched."""
+        self._materialize()
+        conn.offer(item)
 
     # -- log events (synchronous; never awaits a client) --------------------------------
 
@@ -148,8 +168,8 @@ class Hub:
         key = (ev.tenant, ev.collection)
         event = Event(partition, offset, ev.entity_id, ev.version, ev.raw)
         self.buffers.append(key, event, self.positions)
-        targets = self._subs.get(key)
-        if not targets:
+        targets, fanout = self._subs.get(key), self._fanout.get(key)
+        if not targets and not fanout:
             return
         item = Item(
             Kind.ENTITY,
@@ -160,14 +180,26 @@ class Hub:
             received_at_ms=ev.received_at_ms,
             cursor=cur,
         )
-        for conn in targets:
-            conn.offer(item)
+        if targets:
+            for conn in targets:
+                conn.offer(item)
+        if fanout:  # offered in the pass (see _fan_out)
+            pending = self._pending.get(key)
+            if pending is None:
+                self._pending[key] = [item]
+            else:
+                pending.append(item)
+            self._pending_order.append((key, item))
+            if not self._pass_scheduled:
+                self._pass_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush_pass)
 
     def client_event(self, ev: ClientEvent) -> None:
         """Route a conflict or receipt to its author's connections."""
         targets = self._clients.get((ev.tenant, ev.client_id))
         if not targets:
             return
+        self._materialize()
         if ev.kind == "conflict":
             kind, frame = Kind.CONFLICT, frames.conflict(ev.raw)
         else:
@@ -191,17 +223,105 @@ class Hub:
     def _flush_pass(self) -> None:
         """One pass of eager writes over the ready connections (see :mod:`push.writer`);
         runs after the current dispatch so its messages share frames."""
-        ready, self._ready = self._ready, []
-        self._pass_scheduled = False
         frames, wires, m = self._frames, self._wires, self.metrics
         account = PassAccount(m, self.clock, self.wall_ms)
         started = self.clock()
+        if self._pending_order:
+            self._fan_out(account)
+        ready, self._ready = self._ready, []
+        self._pass_scheduled = False
         for writer in ready:
             writer.flush_now(frames, wires, account)
         account.settle()
         if account.frames:
             m.flush_pass.observe(self.clock() - started)
             m.flush_pass_frames += account.frames
+
+    def _materialize(self) -> None:
+        """Offer the pending entity events to their subscribers' queues now, in dispatch
+        order: before anything that must come after them (another message to one of the
+        connections, a subscription change)."""
+        order = self._pending_order
+        if not order:
+            return
+        self._pending, self._pending_order = {}, []
+        fanout = self._fanout
+        for key, item in order:
+            for conn in fanout.get(key, ()):
+                conn.offer(item)
+
+    def _fan_out(self, account: PassAccount) -> None:
+        """Write the pending events of each stream to its subscribers.
+
+        An entity event is not offered to every subscriber's queue at dispatch: the
+        stream keeps it, and the pass writes the stream's frame (built once) straight to
+        each subscriber in the state where its queue would hold exactly these events and
+        the policy would flush them all at once: queue empty, writer idle, byte budget
+        for the frame, no other stream's events pending for it. Every other subscriber
+        gets the events offered to its queue, in dispatch order, and is flushed by the
+        policy as before; so both paths write the same frames, conflated the same way.
+        """
+        pending, order = self._pending, self._pending_order
+        self._pending, self._pending_order = {}, []
+        now = self.clock()
+        several = len(pending) > 1
+        writers, fanout, m = self._writers, self._fanout, self.metrics
+        lagging: dict[StreamKey, list[Connection]] = {}
+        for key, items in pending.items():
+            conns = fanout.get(key)
+            if not conns:
+                continue
+            batch, superseded = conflated(items)
+            frame = build_frame(batch)
+            flush = Flush(frame, batch, last_cursor(batch))
+            wire, size, cursor = text_frame(frame), len(frame), flush.cursor
+            born, count = items[0].enqueued_at, len(batch)
+            slow: list[Connection] = []
+            written = 0
+            for conn in conns:
+                writer = writers[conn]
+                write = writer.write_frame
+                if (
+                    write is None
+                    or not conn.idle
+                    or conn.queue
+                    or writer.pending is not None
+                    or writer.failed
+                    or (several and len(conn.subscriptions) > 1)
+                    or count > conn.limits.max_queued_entities
+                    or now - born >= conn.limits.overload_grace_s
+                    or not conn.bucket.take_within(size, now)
+                ):
+                    slow.append(conn)
+                    continue
+                try:
+                    ok = write(wire)
+                except Exception:  # the transport failed: the client is gone
+                    writer.failed = True
+                    conn.wake()
+                    continue
+                if not ok:  # the transport is paused: the task waits for the ASGI send
+                    conn.writing_since = now
+                    writer.pending = (None, None, flush, now)
+                    conn.wake()
+                    continue
+                if cursor is not None:
+                    conn.last_cursor = cursor
+                written += 1
+                if written == SLICE:
+                    account.add(flush, written)
+                    written = 0
+            if written:
+                account.add(flush, written)
+            if superseded:
+                done = len(conns) - len(slow)
+                m.messages_conflated["entity_superseded"] += superseded * done
+            if slow:
+                lagging[key] = slow
+        if lagging:
+            for key, item in order:
+                for conn in lagging.get(key, ()):
+                    conn.offer(item)
 
     # -- answering subscribe ---------------------------------------------------------
 
@@ -235,6 +355,7 @@ class Hub:
         return True
 
     def _answer(self, conn: Connection, collection: str, states: States, *, resumed: bool) -> None:
+        self._materialize()  # the snapshot holds the pending events: they come before it
         self._subscribe(conn, collection)
         frame = frames.snapshot(
             collection, (s for _, s in states.values()), self.cursor, resumed=resumed

@@ -57,6 +57,14 @@ class TokenBucket:
             return True
         return False
 
+    def take_within(self, n: float, now: float) -> bool:
+        """Take ``n`` tokens if that leaves the bucket non-negative (never a debt)."""
+        self._refill(now)
+        if n <= self._tokens:
+            self._tokens -= n
+            return True
+        return False
+
     def take(self, n: float, now: float) -> None:
         """Take ``n`` tokens unconditionally (the caller already checked they fit)."""
         self._refill(now)

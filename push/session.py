@@ -169,7 +169,7 @@ async def _reject(
 async def _run(websocket: WebSocket, conn: Connection, deps: Deps, send: Send) -> None:
     hub, m = deps.hub, deps.metrics
     hello = frames.hello(deps.settings.app_version, deps.hlc.now().format(), deps.hello_limits)
-    conn.offer(Item(Kind.CONTROL, "hello", hello, deps.clock()))
+    hub.offer(conn, Item(Kind.CONTROL, "hello", hello, deps.clock()))
 
     def send_text(text: str) -> Coroutine[Any, Any, None]:
         message: Message = {"type": "websocket.send", "text": text}
@@ -275,7 +275,7 @@ async def _on_frame(conn: Connection, message: Any, deps: Deps) -> None:
     elif isinstance(msg, UnsubscribeMessage):
         deps.hub.unsubscribe(conn, msg.collection)
     else:
-        conn.offer(Item(Kind.CONTROL, "pong", frames.PONG, now))
+        deps.hub.offer(conn, Item(Kind.CONTROL, "pong", frames.PONG, now))
 
 
 def _bad(conn: Connection, deps: Deps, code: str, message: str) -> None:
@@ -286,7 +286,7 @@ def _bad(conn: Connection, deps: Deps, code: str, message: str) -> None:
     if conn.bad_frames > deps.limits.max_bad_frames:
         conn.request_close(CloseCode.PROTOCOL_VIOLATION, code, deps.clock(), frame)
         return
-    conn.offer(Item(Kind.CONTROL, "error", frame, deps.clock()))
+    deps.hub.offer(conn, Item(Kind.CONTROL, "error", frame, deps.clock()))
 
 
 def _violation(conn: Connection, deps: Deps, code: str, message: str) -> None:

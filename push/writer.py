@@ -3,9 +3,10 @@
 Waking one task per connection for every broadcast costs a task switch per frame, which
 dominates the send path with a thousand subscribers. So when a connection's writer task
 is idle (waiting for messages), the hub does its writing for it: after a dispatch it runs
-one pass over the connections that became ready and, for each, executes the policy's
-flushes right there. On uvicorn (:mod:`push.wire`) a flush is one ``transport.write`` of
-a frame built once for every connection popping the same items; under another ASGI
+one pass over the subscribers of the dispatched events (see :mod:`push.hub`) and the
+connections that became ready and, for each, executes the policy's flushes right there.
+On uvicorn (:mod:`push.wire`) a flush is one ``transport.write`` of a frame built once
+for every connection popping the same items; under another ASGI
 server the pass drives the ``send`` coroutine synchronously, which on a healthy socket
 completes without suspending. Either way a pass is one tight loop of writes, like a raw
 broadcast. If a socket cannot take a frame now (its transport is paused, or ``send``
@@ -56,14 +57,15 @@ class PassAccount:
         self._started = clock()
         self.frames = 0  # written in the whole pass
 
-    def add(self, flush: Flush) -> None:
-        """``flush``'s frame was written (connections popping the same items share it)."""
+    def add(self, flush: Flush, sockets: int = 1) -> None:
+        """``flush``'s frame was written to ``sockets`` sockets (connections popping the
+        same items share it)."""
         runs = self._runs
         if runs and runs[-1][0] is flush.frame:
-            runs[-1][2][0] += 1
+            runs[-1][2][0] += sockets
         else:
-            runs.append((flush.frame, flush.items, [1]))
-        self._frames += 1
+            runs.append((flush.frame, flush.items, [sockets]))
+        self._frames += sockets
         if self._frames >= SLICE:
             self.settle()
 

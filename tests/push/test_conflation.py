@@ -14,6 +14,7 @@ from push.conflation import (
     Offer,
     OutboundQueue,
     build_frame,
+    conflated,
     last_cursor,
 )
 from schemas.generated.push_schema import BatchMessage
@@ -107,6 +108,22 @@ def test_queue_keeps_only_latest_state_per_entity_in_order_of_last_update(
     assert [(d["k"], d["v"]) for d in map(orjson.loads, (i.frame for i in popped))] == list(
         latest.items()
     )
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcdef"), st.integers(1, 99)), min_size=1, max_size=80))
+def test_conflated_is_what_an_empty_queue_holds_after_the_same_offers(
+    offers: list[tuple[str, int]],
+) -> None:
+    items = [ent(key, v) for key, v in offers]
+    queue = q()
+    for item in items:
+        queue.offer(item)
+    held = queue.pop_within(float("inf"))
+    batch, superseded = conflated(items)
+    assert batch == held  # the same Item objects in the same order
+    assert superseded == len(items) - len(held)
+    if superseded == 0:
+        assert batch is items  # nothing to conflate: no copy
 
 
 def test_frame_cache_builds_the_frame_of_the_same_items_once() -> None:

@@ -25,6 +25,16 @@ def test_limiter_wait_time_is_time_until_tokens() -> None:
     assert b.try_take(20, 0.2)
 
 
+def test_limiter_take_within_never_goes_into_debt() -> None:
+    b = TokenBucket(rate=100, burst=50, now=0.0)
+    assert not b.take_within(51, 0.0)  # larger than the bucket: refused even when full
+    assert b.take_within(30, 0.0)
+    assert not b.take_within(21, 0.0)
+    assert b.available(0.0) == 20
+    assert b.take_within(21, 0.01)  # refilled by one token
+    assert b.available(0.01) == pytest.approx(0)
+
+
 def test_limiter_oversized_request_waits_for_full_bucket_then_goes_into_debt() -> None:
     b = TokenBucket(rate=100, burst=50, now=0.0)
     b.take(30, 0.0)
