@@ -165,19 +165,20 @@ class IngestService:
             results[i] = _repeat(first_result)
         final = [r for r in results if r is not None]
         assert len(final) == len(raw_ops)
-        self._advance_clock(raw_ops, final)
         self._count(final)
-        return OpBatchResult(results=final, server_hlc=self._clock.now().format())
+        return OpBatchResult(results=final, server_hlc=self._server_hlc(raw_ops, final))
 
-    def _advance_clock(self, raw_ops: Sequence[Any], results: Sequence[OpResult]) -> None:
-        """Receive the newest HLC among ops written or already known, so server_hlc is ahead."""
+    def _server_hlc(self, raw_ops: Sequence[Any], results: Sequence[OpResult]) -> str:
+        """A fresh server HLC, ahead of the newest HLC among ops written or already known
+        (the clock receives it), so a client adopting it moves past its own ops."""
         hlcs = [
             raw["hlc"]
             for raw, result in zip(raw_ops, results, strict=True)
             if result.status is not Status.REJECTED
         ]
         if hlcs:
-            self._clock.receive(max(hlcs))  # string order is causal order
+            return self._clock.receive(max(hlcs)).format()  # string order is causal order
+        return self._clock.now().format()
 
     def _count(self, results: Sequence[OpResult]) -> None:
         accepted = duplicate = 0

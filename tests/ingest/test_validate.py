@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from ingest.errors import OpRejection
 from ingest.validate import Rejected, check_op, op_label, result_op_id
 from schemas.generated.op_schema import Op
+from schemas.hlc import NODE_PATTERN, Hlc
 from schemas.limits import MAX_OP_BYTES
 from tests.ingest.helpers import make_op
 
@@ -129,3 +130,24 @@ OP_LIKE = st.fixed_dictionaries(
 @given(JSON | OP_LIKE)
 def test_check_op_never_raises_on_any_json(raw: Any) -> None:
     assert isinstance(check(raw), Op | Rejected)
+
+
+@given(
+    wall=st.integers(0, 10**15 - 1),
+    counter=st.integers(0, 0xFFFF),
+    node=st.from_regex(NODE_PATTERN, fullmatch=True),
+    other=st.from_regex(NODE_PATTERN, fullmatch=True),
+)
+def test_hlc_wall_time_and_node_are_read_as_hlc_parse_reads_them(
+    wall: int, counter: int, node: str, other: str
+) -> None:
+    stamp = Hlc(wall, counter, node).format()
+    raw = op(client_id=node, hlc=stamp)
+    assert isinstance(check_op(raw, 0, now_ms=wall, max_clock_skew_ms=0), Op)
+    ahead = check_op(raw, 0, now_ms=wall - 1, max_clock_skew_ms=0)
+    assert isinstance(ahead, Rejected)
+    assert ahead.code is OpRejection.CLOCK_SKEW
+    if other != node:
+        foreign = check_op(op(client_id=other, hlc=stamp), 0, now_ms=wall, max_clock_skew_ms=0)
+        assert isinstance(foreign, Rejected)
+        assert f"node {Hlc.parse(stamp).node!r} must equal client_id" in foreign.message
