@@ -515,6 +515,14 @@ def wait_listening(port: int, child: Child) -> None:
     raise SystemExit("server did not listen")
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (all cores)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
 def metrics(port: int) -> str:
     import httpx
 
@@ -655,9 +663,16 @@ def run(n: int, seconds: float) -> None:
         server.send(f"rate {per_conn}")
         time.sleep(1.0)
         before = metrics(port)
+        s0, c0, busy0 = server.cpu_s(), client.cpu_s(), machine_busy_s()
         client.send(f"measure {seconds}")
         res = client.read_json()
+        s1, c1, busy1 = server.cpu_s(), client.cpu_s(), machine_busy_s()
         after = metrics(port)
+        others = max(0.0, (busy1 - busy0) - (s1 - s0) - (c1 - c0)) / seconds
+        frames_s = scalar(after, "syncpipe_push_frames_sent_total") - scalar(
+            before, "syncpipe_push_frames_sent_total"
+        )
+        cpu_per_frame_us = 1e6 * (s1 - s0) / max(1.0, frames_s)
         e2e = [histogram(t, "syncpipe_push_end_to_end_seconds") for t in (before, after)]
         qw = [histogram(t, "syncpipe_push_queue_wait_seconds") for t in (before, after)]
         p50, p99 = (1000 * quantile(*e2e, q) for q in (0.5, 0.99))
@@ -673,13 +688,16 @@ def run(n: int, seconds: float) -> None:
             f"{res['messages_per_s']:>9,.0f}/s, {res['frames_per_s']:>7,.0f} frames/s): send path "
             f"p50 {p50:6.2f} ms p99 {p99:6.2f} ms; queue wait p50 {q50:6.2f} p99 {q99:6.2f} ms; "
             f"flush pass p50 {1000 * quantile(*passes, 0.5):5.2f} ms, "
-            f"{per_socket_us:5.1f} us per socket"
+            f"{per_socket_us:5.1f} us per socket; server CPU {cpu_per_frame_us:5.1f} us per "
+            f"frame written; rest of the machine busy {others:4.2f} cores"
         )
     client.stop()
     server.stop()
     print(
         "(send path = end_to_end histogram, generation stamp in integer ms -> write done; "
-        "flush pass = one synchronous write loop over the ready sockets, wall time)"
+        "flush pass = one synchronous write loop over the ready sockets, wall time; server "
+        "CPU per frame = push's user + system CPU over the frames it wrote, kernel send "
+        "included; rest of the machine = busy CPU not used by push or the bench client)"
     )
     ok_tp = ratio >= THROUGHPUT_TARGET
     ok_lat = p99_at_half <= SEND_P99_TARGET_MS
