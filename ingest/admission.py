@@ -5,9 +5,10 @@ buckets of every client the batch carries ops for (:mod:`ingest.ratelimit`) and,
 that admitted the batch, claims the op ids of its valid ops (:mod:`ingest.dedupe`). A
 refused batch debits nothing and claims nothing, exactly as the two steps run apart.
 
-Batches of concurrent requests share one script call: while one call is on its way to
-Redis the next batches queue up and go together. The script handles them one after the
-other, each exactly as if it came alone, so sharing changes nothing but the round trips.
+Batches of concurrent requests share one script call (on a connection of its own,
+:mod:`ingest.scriptconn`): while one call is on its way to Redis the next batches queue
+up and go together. The script handles them one after the other, each exactly as if it
+came alone, so sharing changes nothing but the round trips.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ingest.coalesce import Coalescer
 from ingest.dedupe import CLAIM_FN, ClaimOutcome, Deduper, Written
 from ingest.errors import RedisUnavailableError
 from ingest.ratelimit import DEBIT, RateLimiter
+from ingest.scriptconn import ScriptConnection
 
 ADMIT_AND_CLAIM: Final = (
     DEBIT
@@ -83,7 +85,7 @@ class Admission:
     commits of written op ids ride along in the same calls."""
 
     def __init__(self, redis: Redis, *, limiter: RateLimiter, deduper: Deduper) -> None:
-        self._script = redis.register_script(ADMIT_AND_CLAIM)
+        self._script = ScriptConnection(redis, ADMIT_AND_CLAIM)
         self._limiter = limiter
         self._dedupe = deduper
         self._calls: Coalescer[_Batch | _Commit, list[Any] | None] = Coalescer(self._send)
@@ -119,6 +121,10 @@ class Admission:
             keys, values = self._dedupe.commit_input(tenant, written)
             await self._calls.submit(_Commit(keys, values))
 
+    async def aclose(self) -> None:
+        """Close the script's connection (the Redis client's pool closes the others)."""
+        await self._script.aclose()
+
     async def _send(
         self, items: list[_Batch | _Commit]
     ) -> Sequence[list[Any] | RedisUnavailableError | None]:
@@ -139,7 +145,7 @@ class Admission:
             keys += b.dedupe_keys
             args += [len(b.bucket_keys), len(b.dedupe_keys), b.token, *b.costs]
         try:
-            answers: list[list[Any]] = await self._script(keys=keys, args=args)
+            answers: list[list[Any]] = await self._script(keys, args)
         except RedisError as exc:
             return [
                 self._dedupe.unavailable("commit", exc)

@@ -231,11 +231,13 @@ def create_app(settings: IngestSettings, shared: SharedSettings) -> FastAPI:
         )
         await producer.start()
         logger.info("ingest started", extra={"topic": producer.topic, "node": settings.node})
+        service = ctx.service
         try:
             yield
         finally:
             ctx.service = None
             await producer.close()
+            await service.aclose()
             await redis.aclose()
 
     app = _IngestApp(

@@ -313,6 +313,9 @@ class IngestService:
             entities=entities, cursor=str(next_cursor) if int(next_cursor) != 0 else None
         )
 
+    async def aclose(self) -> None:
+        await self._admission.aclose()
+
     async def readiness(self, timeout_s: float) -> dict[str, str]:
         """'ok' or the reason per dependency."""
         broker = await self._producer.ready(timeout_s)

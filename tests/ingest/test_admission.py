@@ -22,10 +22,23 @@ async def redis(redis_server_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+OPEN: list[Admission] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_admissions() -> AsyncIterator[None]:
+    """Each Admission holds a Redis connection of its own."""
+    yield
+    while OPEN:
+        await OPEN.pop().aclose()
+
+
 def parts(redis: Redis, prefix: str, burst: int = 3) -> tuple[Admission, RateLimiter, Deduper]:
     limiter = RateLimiter(redis, prefix=prefix, rate_per_s=0.01, burst=burst, retry_after_s=1)
     deduper = Deduper(redis, prefix=prefix, claim_ttl_s=30.0, ttl_s=3600, retry_after_s=1)
-    return Admission(redis, limiter=limiter, deduper=deduper), limiter, deduper
+    admission = Admission(redis, limiter=limiter, deduper=deduper)
+    OPEN.append(admission)
+    return admission, limiter, deduper
 
 
 async def test_admitted_batch_claims_its_op_ids_and_reports_known_ones(
