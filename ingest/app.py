@@ -3,7 +3,12 @@
 ``create_app(settings, shared)`` builds a FastAPI app that owns its Redis client, Kafka
 producer, HLC and metrics registry; nothing is module-level, so tests build as many
 apps as they like. Domain errors (:mod:`ingest.errors`) and the framework's own errors
-are all answered as RFC 9457 ``application/problem+json``.
+are all answered as RFC 9457 ``application/problem+json`` (rendered by one
+:class:`~ingest.problems.Problems`).
+
+``POST /v1/ops`` is answered ahead of FastAPI's middleware stack by
+:class:`~ingest.routes.ops.OpsEndpoint`, with the same problems, request metrics and CORS
+headers; every other request goes through the stack.
 """
 
 from __future__ import annotations

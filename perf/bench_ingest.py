@@ -85,6 +85,7 @@ def serve() -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        server_header=False,  # as `syncpipe ingest` runs it
     )
 
 
