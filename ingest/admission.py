@@ -146,7 +146,7 @@ class Admission:
             args += [len(b.bucket_keys), len(b.dedupe_keys), b.token, *b.costs]
         try:
             answers: list[list[Any]] = await self._script(keys, args)
-        except RedisError as exc:
+        except (RedisError, OSError) as exc:  # OSError: a socket failing outside redis-py
             return [
                 self._dedupe.unavailable("commit", exc)
                 if isinstance(item, _Commit)

@@ -130,7 +130,7 @@ def _parse(value: bytes | str) -> ClaimOutcome:
     return IN_FLIGHT  # a claim, or something we did not write: never produce on it
 
 
-def _unavailable(what: str, exc: RedisError, retry_after_s: int) -> RedisUnavailableError:
+def _unavailable(what: str, exc: Exception, retry_after_s: int) -> RedisUnavailableError:
     return RedisUnavailableError(
         f"op-id dedupe unavailable ({what}): Redis error {exc.__class__.__name__}; "
         "nothing was written, retry later",
@@ -173,7 +173,7 @@ class Deduper:
     def ttl_ms(self) -> int:
         return self._ttl_ms
 
-    def unavailable(self, what: str, exc: RedisError) -> RedisUnavailableError:
+    def unavailable(self, what: str, exc: Exception) -> RedisUnavailableError:
         return _unavailable(what, exc, self._retry_after_s)
 
     def commit_input(

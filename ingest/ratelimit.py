@@ -118,7 +118,7 @@ class RateLimiter:
         """Refill rate, burst and bucket ttl (ms), in the order :data:`DEBIT` takes them."""
         return [repr(self._rate), self._burst, self._ttl_ms]
 
-    def unavailable(self, exc: RedisError) -> RedisUnavailableError:
+    def unavailable(self, exc: Exception) -> RedisUnavailableError:
         return RedisUnavailableError(
             f"rate limiter unavailable: Redis error {exc.__class__.__name__}; retry later",
             retry_after_s=self._retry_after_s,
