@@ -18,8 +18,9 @@ writes the stream's frame, built once, straight to every subscriber whose queue 
 and whose writer is idle and has the byte budget, and offers the events to the queues of
 the others, in dispatch order, for the writer's policy. Offering one event to a thousand
 queues costs more than writing it, so a fanout does neither per event. Anything that must
-come after the pending events for a connection (another message to it, a subscription
-change) first offers them to the queues, so every connection sees the order of dispatch.
+come after the pending events for a connection first offers them to its queue (another
+message to it: to that connection's; a subscription change: to every subscriber's), so
+every connection sees the order of dispatch.
 
 Cursors and resume
 ------------------
@@ -79,6 +80,7 @@ class Hub:
         self._fanout: dict[StreamKey, set[Connection]] = {}  # with a writer: in the pass
         self._pending: dict[StreamKey, list[Item]] = {}  # dispatched, not yet fanned out
         self._pending_order: list[tuple[StreamKey, Item]] = []  # the same, in order
+        self._caught_up: dict[Connection, int] = {}  # offered the first n of the order
         self._clients: dict[tuple[str, str], set[Connection]] = {}
         self.buffers = RecentBuffers(recent_buffer_size, recent_buffer_collections)
         self.positions: dict[int, int] = {}
@@ -138,7 +140,7 @@ class Hub:
     def unsubscribe(self, conn: Connection, collection: str) -> None:
         if collection not in conn.subscriptions:
             return
-        self._materialize()  # pending updates of the collection are dropped and counted
+        self._catch_up(conn)  # its pending updates of the collection are dropped, counted
         conn.subscriptions.discard(collection)
         key = (conn.tenant, collection)
         for subs_of in (self._subs, self._fanout):
@@ -157,7 +159,7 @@ class Hub:
     def offer(self, conn: Connection, item: Item) -> None:
         """Queue a message that is not a log event (hello, pong, error) after every event
         already dispatched."""
-        self._materialize()
+        self._catch_up(conn)
         conn.offer(item)
 
     # -- log events (synchronous; never awaits a client) --------------------------------
@@ -199,7 +201,9 @@ class Hub:
         targets = self._clients.get((ev.tenant, ev.client_id))
         if not targets:
             return
-        self._materialize()
+        if self._pending_order:
+            for conn in targets:
+                self._catch_up(conn)
         if ev.kind == "conflict":
             kind, frame = Kind.CONFLICT, frames.conflict(ev.raw)
         else:
@@ -244,10 +248,26 @@ class Hub:
         order = self._pending_order
         if not order:
             return
-        self._pending, self._pending_order = {}, []
+        caught_up = self._caught_up
+        self._pending, self._pending_order, self._caught_up = {}, [], {}
         fanout = self._fanout
-        for key, item in order:
+        for i, (key, item) in enumerate(order):
             for conn in fanout.get(key, ()):
+                if not caught_up or caught_up.get(conn, 0) <= i:
+                    conn.offer(item)
+
+    def _catch_up(self, conn: Connection) -> None:
+        """Offer ``conn`` the pending events of its subscriptions (in dispatch order) that
+        it was not offered yet, before a message that must follow them; the pass then
+        leaves it to its queue."""
+        order = self._pending_order
+        start = self._caught_up.get(conn, 0)
+        if start == len(order):
+            return
+        self._caught_up[conn] = len(order)
+        fanout = self._fanout
+        for key, item in order[start:]:
+            if conn in fanout.get(key, ()):
                 conn.offer(item)
 
     def _fan_out(self, account: PassAccount) -> None:
@@ -261,8 +281,8 @@ class Hub:
         gets the events offered to its queue, in dispatch order, and is flushed by the
         policy as before; so both paths write the same frames, conflated the same way.
         """
-        pending, order = self._pending, self._pending_order
-        self._pending, self._pending_order = {}, []
+        pending, order, caught_up = self._pending, self._pending_order, self._caught_up
+        self._pending, self._pending_order, self._caught_up = {}, [], {}
         now = self.clock()
         several = len(pending) > 1
         writers, fanout, m = self._writers, self._fanout, self.metrics
@@ -279,6 +299,8 @@ class Hub:
             slow: list[Connection] = []
             written = 0
             for conn in conns:
+                if caught_up and conn in caught_up:
+                    continue  # offered some of the events already: the rest below
                 writer = writers[conn]
                 write = writer.write_frame
                 if (
@@ -315,12 +337,18 @@ class Hub:
                 account.add(flush, written)
             if superseded:
                 done = len(conns) - len(slow)
+                if caught_up:
+                    done -= sum(1 for conn in conns if conn in caught_up)
                 m.messages_conflated["entity_superseded"] += superseded * done
             if slow:
                 lagging[key] = slow
         if lagging:
             for key, item in order:
                 for conn in lagging.get(key, ()):
+                    conn.offer(item)
+        for conn, start in caught_up.items():
+            for key, item in order[start:]:
+                if conn in fanout.get(key, ()):
                     conn.offer(item)
 
     # -- answering subscribe ---------------------------------------------------------

@@ -12,9 +12,9 @@ from push.close_codes import CloseCode
 from push.conflation import Item, Kind
 from push.connection import Connection
 from push.hub import Hub
-from push.records import EntityEvent, decode_entity
+from push.records import EntityEvent, decode_entity, decode_receipt
 from push.writer import Writer, run_writer
-from tests.push.records import entity_key, state
+from tests.push.records import entity_key, receipt, state
 from tests.push.test_connection import LIMITS
 from tests.push.test_hub import make_hub, subscribe_fresh
 from tests.push.test_wire import parse
@@ -303,3 +303,52 @@ async def test_a_subscriber_without_budget_for_the_pass_frame_gets_what_its_limi
     assert hub.metrics.throttle_events == 1
     tr.cancel()
     tp.cancel()
+
+
+async def test_a_message_to_one_subscriber_mid_dispatch_leaves_the_others_the_shared_frame() -> (
+    None
+):
+    hub = make_hub()
+    socks = [FakeSocket() for _ in range(3)]
+    writers = [connect(hub, s, direct=True) for s in socks]
+    await until_idle(*(w for w, _ in writers))
+    for w, _ in writers:
+        subscribe_fresh(hub, w.conn)
+    pinged = writers[0][0].conn
+    queued: list[Item] = []  # what the others were offered one by one: nothing
+    for w, _ in writers[1:]:
+        w.conn.offer = queued.append  # type: ignore[method-assign]
+    hub.entity(0, 100, _event("e1"))
+    hub.offer(pinged, Item(Kind.CONTROL, "pong", frames.PONG, 0.0))
+    hub.entity(0, 101, _event("e2"))
+    hub.offer(pinged, Item(Kind.CONTROL, "pong", frames.PONG, 0.0))
+    hub.entity(0, 102, _event("e3"))
+    await asyncio.sleep(0)
+    (sent,) = socks[0].sent  # one batch, in the order of the offers
+    assert [m["type"] for m in _messages(sent)] == ["entity", "pong", "entity", "pong", "entity"]
+    assert _entities(socks[0]) == [("e1", 1), ("e2", 1), ("e3", 1)]
+    assert queued == []
+    assert socks[1].wire[-1] is socks[2].wire[-1]  # the others: the stream's frame
+    assert _entities(socks[1]) == _entities(socks[2]) == [("e1", 1), ("e2", 1), ("e3", 1)]
+    assert hub.metrics.messages_sent["entity"] == 9
+    assert all(w.conn.last_cursor == hub.cursor for w, _ in writers)
+    for _, task in writers:
+        task.cancel()
+
+
+async def test_a_receipt_for_one_subscriber_mid_dispatch_follows_the_events_before_it() -> None:
+    hub = make_hub()
+    author, other = FakeSocket(), FakeSocket()
+    (wa, ta), (wo, to) = connect(hub, author, direct=True), connect(hub, other, direct=True)
+    await until_idle(wa, wo)
+    subscribe_fresh(hub, wa.conn)
+    subscribe_fresh(hub, wo.conn)
+    hub.entity(0, 100, _event("e1"))
+    hub.client_event(decode_receipt(b"acme/dev-1", receipt("op-1")))  # both are dev-1
+    hub.entity(0, 101, _event("e2"))
+    await asyncio.sleep(0)
+    for sock in (author, other):
+        (sent,) = sock.sent
+        assert [m["type"] for m in _messages(sent)] == ["entity", "receipt", "entity"]
+    ta.cancel()
+    to.cancel()
