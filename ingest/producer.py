@@ -231,16 +231,16 @@ class OpProducer:
         unacked = self._unacked.setdefault(producer, set())
         error: BaseException | None = None
         try:
-            # Handing records over waits only for metadata or batch space, each bounded by
-            # the producer's request timeout (timeout_s); the acks get what is left of it.
-            for key, value in records:
-                fut = await producer.send(self.topic, value=value, key=key)
-                futures.append(fut)
-                unacked.add(fut)
-                fut.add_done_callback(unacked.discard)
+            if len(records) == 1 and producer.client.cluster.partitions_for_topic(self.topic):
+                # The common one-op request: send() can only wait for batch space, bounded
+                # by the producer's request timeout (timeout_s), so it needs no timer here.
+                await self._hand_over(producer, records, futures, unacked)
+            else:  # metadata to fetch, or several waits for batch space: bound them all
+                async with asyncio.timeout_at(deadline):
+                    await self._hand_over(producer, records, futures, unacked)
             if futures and not await _settled(loop, futures, deadline):
                 error = TimeoutError(f"no acknowledgement within {self._timeout_s:g} s")
-        except KafkaError as exc:
+        except (KafkaError, TimeoutError) as exc:
             error = exc
         outcomes: list[Written | None] = []
         for fut in futures:
@@ -265,6 +265,20 @@ class OpProducer:
                 },
             )
         return outcomes
+
+    async def _hand_over(
+        self,
+        producer: Any,
+        records: Sequence[Record],
+        futures: list[asyncio.Future[Any]],
+        unacked: set[asyncio.Future[Any]],
+    ) -> None:
+        """Give the records to the producer; ``futures`` collects their acknowledgements."""
+        for key, value in records:
+            fut = await producer.send(self.topic, value=value, key=key)
+            futures.append(fut)
+            unacked.add(fut)
+            fut.add_done_callback(unacked.discard)
 
     def _retire(self, producer: Any) -> None:
         """Discard a producer after a failure; the next produce starts a fresh one."""
