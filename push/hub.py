@@ -12,15 +12,10 @@ Routing
 
 Dispatching is synchronous: one :class:`~push.conflation.Item` is built per event (the
 frame serialized once). Nothing here awaits a client. Conflicts, receipts and controls
-are offered to the target connections' queues at once. An entity event is kept by its
-stream until the flush pass the dispatch scheduled (:meth:`Hub._fan_out`): the pass
-writes the stream's frame, built once, straight to every subscriber whose queue is empty
-and whose writer is idle and has the byte budget, and offers the events to the queues of
-the others, in dispatch order, for the writer's policy. Offering one event to a thousand
-queues costs more than writing it, so a fanout does neither per event. Anything that must
-come after the pending events for a connection first offers them to its queue (another
-message to it: to that connection's; a subscription change: to every subscriber's), so
-every connection sees the order of dispatch.
+are offered to the target connections' queues at once. An entity event goes to the
+subscribers without a hub-driven writer at once too, and to the others through
+:mod:`push.fanout`: it waits in its stream for the flush pass the dispatch scheduled,
+which writes the stream's frame straight to every subscriber that can take it now.
 
 Cursors and resume
 ------------------
@@ -47,14 +42,15 @@ from collections.abc import Callable, Mapping
 from push import cursor as cursors
 from push import frames
 from push.close_codes import CloseCode
-from push.conflation import FrameCache, Item, Kind, build_frame, conflated, last_cursor
-from push.connection import Connection, Flush
+from push.conflation import FrameCache, Item, Kind
+from push.connection import Connection
 from push.errors import CursorError
+from push.fanout import Fanout
 from push.metrics import PushMetrics
 from push.recent import Event, RecentBuffers, StreamKey
 from push.records import ClientEvent, EntityEvent
-from push.wire import WireCache, text_frame
-from push.writer import SLICE, PassAccount, Writer
+from push.wire import WireCache
+from push.writer import PassAccount, Writer
 
 Abort = Callable[[], None]
 States = dict[str, tuple[int, bytes]]  # entity_id -> (version, EntityState JSON)
@@ -78,9 +74,6 @@ class Hub:
         self.connections: dict[Connection, Abort] = {}
         self._subs: dict[StreamKey, set[Connection]] = {}  # offered to at dispatch
         self._fanout: dict[StreamKey, set[Connection]] = {}  # with a writer: in the pass
-        self._pending: dict[StreamKey, list[Item]] = {}  # dispatched, not yet fanned out
-        self._pending_order: list[tuple[StreamKey, Item]] = []  # the same, in order
-        self._caught_up: dict[Connection, int] = {}  # offered the first n of the order
         self._clients: dict[tuple[str, str], set[Connection]] = {}
         self.buffers = RecentBuffers(recent_buffer_size, recent_buffer_collections)
         self.positions: dict[int, int] = {}
@@ -88,6 +81,7 @@ class Hub:
         self.started = False
         self._drained: asyncio.Future[None] | None = None
         self._writers: dict[Connection, Writer] = {}
+        self._pending = Fanout(self._fanout, self._writers, metrics, clock)
         self._ready: list[Writer] = []
         self._pass_scheduled = False
         self._frames = FrameCache()
@@ -140,7 +134,7 @@ class Hub:
     def unsubscribe(self, conn: Connection, collection: str) -> None:
         if collection not in conn.subscriptions:
             return
-        self._catch_up(conn)  # its pending updates of the collection are dropped, counted
+        self._pending.catch_up(conn)  # its pending updates are dropped and counted below
         conn.subscriptions.discard(collection)
         key = (conn.tenant, collection)
         for subs_of in (self._subs, self._fanout):
@@ -159,7 +153,7 @@ class Hub:
     def offer(self, conn: Connection, item: Item) -> None:
         """Queue a message that is not a log event (hello, pong, error) after every event
         already dispatched."""
-        self._catch_up(conn)
+        self._pending.catch_up(conn)
         conn.offer(item)
 
     # -- log events (synchronous; never awaits a client) --------------------------------
@@ -185,13 +179,8 @@ class Hub:
         if targets:
             for conn in targets:
                 conn.offer(item)
-        if fanout:  # offered in the pass (see _fan_out)
-            pending = self._pending.get(key)
-            if pending is None:
-                self._pending[key] = [item]
-            else:
-                pending.append(item)
-            self._pending_order.append((key, item))
+        if fanout:  # written in the pass (push.fanout)
+            self._pending.add(key, item)
             if not self._pass_scheduled:
                 self._pass_scheduled = True
                 asyncio.get_running_loop().call_soon(self._flush_pass)
@@ -201,9 +190,9 @@ class Hub:
         targets = self._clients.get((ev.tenant, ev.client_id))
         if not targets:
             return
-        if self._pending_order:
+        if self._pending:
             for conn in targets:
-                self._catch_up(conn)
+                self._pending.catch_up(conn)
         if ev.kind == "conflict":
             kind, frame = Kind.CONFLICT, frames.conflict(ev.raw)
         else:
@@ -230,8 +219,8 @@ class Hub:
         frames, wires, m = self._frames, self._wires, self.metrics
         account = PassAccount(m, self.clock, self.wall_ms)
         started = self.clock()
-        if self._pending_order:
-            self._fan_out(account)
+        if self._pending:
+            self._pending.write(account)
         ready, self._ready = self._ready, []
         self._pass_scheduled = False
         for writer in ready:
@@ -240,116 +229,6 @@ class Hub:
         if account.frames:
             m.flush_pass.observe(self.clock() - started)
             m.flush_pass_frames += account.frames
-
-    def _materialize(self) -> None:
-        """Offer the pending entity events to their subscribers' queues now, in dispatch
-        order: before anything that must come after them (another message to one of the
-        connections, a subscription change)."""
-        order = self._pending_order
-        if not order:
-            return
-        caught_up = self._caught_up
-        self._pending, self._pending_order, self._caught_up = {}, [], {}
-        fanout = self._fanout
-        for i, (key, item) in enumerate(order):
-            for conn in fanout.get(key, ()):
-                if not caught_up or caught_up.get(conn, 0) <= i:
-                    conn.offer(item)
-
-    def _catch_up(self, conn: Connection) -> None:
-        """Offer ``conn`` the pending events of its subscriptions (in dispatch order) that
-        it was not offered yet, before a message that must follow them; the pass then
-        leaves it to its queue."""
-        order = self._pending_order
-        start = self._caught_up.get(conn, 0)
-        if start == len(order):
-            return
-        self._caught_up[conn] = len(order)
-        fanout = self._fanout
-        for key, item in order[start:]:
-            if conn in fanout.get(key, ()):
-                conn.offer(item)
-
-    def _fan_out(self, account: PassAccount) -> None:
-        """Write the pending events of each stream to its subscribers.
-
-        An entity event is not offered to every subscriber's queue at dispatch: the
-        stream keeps it, and the pass writes the stream's frame (built once) straight to
-        each subscriber in the state where its queue would hold exactly these events and
-        the policy would flush them all at once: queue empty, writer idle, byte budget
-        for the frame, no other stream's events pending for it. Every other subscriber
-        gets the events offered to its queue, in dispatch order, and is flushed by the
-        policy as before; so both paths write the same frames, conflated the same way.
-        """
-        pending, order, caught_up = self._pending, self._pending_order, self._caught_up
-        self._pending, self._pending_order, self._caught_up = {}, [], {}
-        now = self.clock()
-        several = len(pending) > 1
-        writers, fanout, m = self._writers, self._fanout, self.metrics
-        lagging: dict[StreamKey, list[Connection]] = {}
-        for key, items in pending.items():
-            conns = fanout.get(key)
-            if not conns:
-                continue
-            batch, superseded = conflated(items)
-            frame = build_frame(batch)
-            flush = Flush(frame, batch, last_cursor(batch))
-            wire, size, cursor = text_frame(frame), len(frame), flush.cursor
-            born, count = items[0].enqueued_at, len(batch)
-            slow: list[Connection] = []
-            written = 0
-            for conn in conns:
-                if caught_up and conn in caught_up:
-                    continue  # offered some of the events already: the rest below
-                writer = writers[conn]
-                write = writer.write_frame
-                if (
-                    write is None
-                    or not conn.idle
-                    or conn.queue
-                    or writer.pending is not None
-                    or writer.failed
-                    or (several and len(conn.subscriptions) > 1)
-                    or count > conn.limits.max_queued_entities
-                    or now - born >= conn.limits.overload_grace_s
-                    or not conn.bucket.take_within(size, now)
-                ):
-                    slow.append(conn)
-                    continue
-                try:
-                    ok = write(wire)
-                except Exception:  # the transport failed: the client is gone
-                    writer.failed = True
-                    conn.wake()
-                    continue
-                if not ok:  # the transport is paused: the task waits for the ASGI send
-                    conn.writing_since = now
-                    writer.pending = (None, None, flush, now)
-                    conn.wake()
-                    continue
-                if cursor is not None:
-                    conn.last_cursor = cursor
-                written += 1
-                if written == SLICE:
-                    account.add(flush, written)
-                    written = 0
-            if written:
-                account.add(flush, written)
-            if superseded:
-                done = len(conns) - len(slow)
-                if caught_up:
-                    done -= sum(1 for conn in conns if conn in caught_up)
-                m.messages_conflated["entity_superseded"] += superseded * done
-            if slow:
-                lagging[key] = slow
-        if lagging:
-            for key, item in order:
-                for conn in lagging.get(key, ()):
-                    conn.offer(item)
-        for conn, start in caught_up.items():
-            for key, item in order[start:]:
-                if conn in fanout.get(key, ()):
-                    conn.offer(item)
 
     # -- answering subscribe ---------------------------------------------------------
 
@@ -383,7 +262,7 @@ class Hub:
         return True
 
     def _answer(self, conn: Connection, collection: str, states: States, *, resumed: bool) -> None:
-        self._materialize()  # the snapshot holds the pending events: they come before it
+        self._pending.materialize()  # the snapshot holds the pending events: they go first
         self._subscribe(conn, collection)
         frame = frames.snapshot(
             collection, (s for _, s in states.values()), self.cursor, resumed=resumed
