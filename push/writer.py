@@ -3,15 +3,15 @@
 Waking one task per connection for every broadcast costs a task switch per frame, which
 dominates the send path with a thousand subscribers. So when a connection's writer task
 is idle (waiting for messages), the hub does its writing for it: after a dispatch it runs
-one pass over the subscribers of the dispatched events (see :mod:`push.hub`) and the
+one pass over the subscribers of the dispatched events (:mod:`push.fanout`) and the
 connections that became ready and, for each, executes the policy's flushes right there.
 On uvicorn (:mod:`push.wire`) a flush is one ``transport.write`` of a frame built once
-for every connection popping the same items; under another ASGI
-server the pass drives the ``send`` coroutine synchronously, which on a healthy socket
-completes without suspending. Either way a pass is one tight loop of writes, like a raw
-broadcast. If a socket cannot take a frame now (its transport is paused, or ``send``
-suspends), the frame is handed to that connection's writer task, which finishes it; the
-pass moves on and never waits for one client.
+for every connection popping the same items; under another ASGI server the pass drives
+the ``send`` coroutine synchronously, which on a healthy socket completes without
+suspending. Either way a pass is one tight loop of writes, like a raw broadcast. If a
+socket cannot take a frame now (its transport is paused, or ``send`` suspends), the
+frame is handed to that connection's writer task, which finishes it; the pass moves on
+and never waits for one client.
 
 The task itself handles everything that involves waiting: throttling (a timed wait for
 byte budget), blocked sends, closing. :func:`run_writer` is that task.
