@@ -622,7 +622,7 @@ def main() -> None:
     if args.pass_cost:
         return pass_cost(args.connections)
 
-    redis = None
+    redis, work = None, None
     if "SYNCPIPE_REDIS_URL" not in os.environ:
         import tempfile
 
@@ -645,6 +645,10 @@ def main() -> None:
         if redis is not None:
             redis.terminate()
             redis.wait(10)
+        if work is not None:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def run(n: int, seconds: float) -> None:
