@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,7 @@ def create_app(
     )
     _keep_buffers_while_flowing(app.flow_control)
     _bound_fetch_wait(app.transport, settings.fetch_max_wait_ms)
+    _rewind_uncommitted_to_start(app.transport)
     reconcile.register(ctx)
     materialize.register(ctx)
     _register_lag(ctx)
@@ -151,6 +153,43 @@ def _bound_fetch_wait(transport: Any, wait_ms: int) -> None:
             return aio
 
         thread._create_worker_consumer = create_bounded
+        return consumer
+
+    transport.create_consumer = create
+
+
+def _rewind_uncommitted_to_start(transport: Any) -> None:
+    """Make "seek to the committed offsets" also rewind partitions with none to the start.
+
+    Faust seeks the stream partitions to their committed offsets whenever it may have
+    skipped records, notably right after table recovery: between pausing the changelog
+    partitions and resuming the ops partitions the worker has no active partition, and a
+    fetch taken then hands over every buffered record, ops included, which Faust drops as
+    not active. The seek repairs that, but aiokafka's ``seek_to_committed`` leaves a
+    partition with no committed offset where it is, past the dropped records: the ops a
+    worker killed within its first commit interval left behind were never applied. With
+    nothing committed, the committed position is the start of the log
+    (``auto_offset_reset=earliest``), so that is where such partitions go. Changelog
+    partitions are Faust's own business (recovery seeks them itself).
+    """
+    create_consumer = transport.create_consumer
+
+    def create(*args: Any, **kwargs: Any) -> Any:
+        consumer = create_consumer(*args, **kwargs)
+        seek_to_committed = consumer.seek_to_committed
+
+        async def seek_to_committed_or_start() -> Mapping[Any, int | None]:
+            committed: Mapping[Any, int | None] = await seek_to_committed()
+            fresh = [
+                tp
+                for tp, offset in committed.items()
+                if not offset and not consumer._is_changelog_tp(tp)
+            ]
+            if fresh:
+                await consumer._thread.seek_to_beginning(*fresh)
+            return committed
+
+        consumer.seek_to_committed = seek_to_committed_or_start
         return consumer
 
     transport.create_consumer = create
