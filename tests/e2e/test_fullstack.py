@@ -373,11 +373,6 @@ async def streams_killed_mid_wave_loses_nothing(
     await until_converged(stack, http, clients, [d for c in clients for d in c.posted])
 
 
-# Known defect, not a timing allowance: now and then a streams worker restarted after
-# `kill -9` joins its group, recovers its table and then consumes none of the ops that
-# arrived meanwhile (every partition's tail is left unapplied). Until it is fixed the test
-# runs once more on failure, so a red run here means the defect struck twice.
-@pytest.mark.flaky(reruns=1)
 async def test_fullstack_converges_reports_conflicts_survives_kill_and_restart(
     tmp_path: Path, dev_runs: list[DevProcess]
 ) -> None:
