@@ -3,7 +3,8 @@
 Between the moment recovery pauses the changelog partitions and the moment it resumes the
 stream partitions, the worker has no active partition at all. Sleeping
 ``SYNCPIPE_TEST_RECOVERY_PAUSE_S`` there widens that window from microseconds to seconds,
-so a test can make records arrive inside it deterministically.
+and delaying each fetch call by ``SYNCPIPE_TEST_FETCH_DELAY_S`` (a busy consumer thread)
+makes one asked for before the window run inside it, as happens now and then under load.
 """
 
 from __future__ import annotations

@@ -19,29 +19,21 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from tests.streams.conftest import Pipeline
-from tests.streams.helpers import TopicReader, key_of
+from tests.streams.helpers import key_of
 from tests.streams.test_convergence import client_ops, wait_converged
+from tests.streams.test_restart_uncommitted import kill_before_first_commit
 
 
 async def test_ops_arriving_while_recovery_completes_are_applied_without_committed_offsets(
     pipeline: Pipeline,
 ) -> None:
     t = pipeline.topics
-    first = pipeline.worker(start=False)
-    first.env["SYNCPIPE_STREAMS_COMMIT_INTERVAL_S"] = "60"  # the group never commits
-    first.start()
     early = client_ops("c1", 0, 40, 8, seed=21)
     late = client_ops("c2", 5_000, 240, 8, seed=22)
     producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
     await producer.start()
     try:
-        for op in early:
-            await producer.send(t.ops, key=key_of(op), value=orjson.dumps(op))
-        await producer.flush()
-        async with TopicReader(pipeline.bootstrap, t.receipts) as receipts:
-            await receipts.wait_for(lambda rs: len(rs) >= len(early), 60, "early receipts")
-        first.kill9()  # leaves a changelog to recover and no committed offsets
-
+        await kill_before_first_commit(pipeline, producer, early)
         second = pipeline.worker(start=False)
         second.argv = [sys.executable, "-m", "tests.streams.slow_recovery_worker"]
         second.env["SYNCPIPE_TEST_RECOVERY_PAUSE_S"] = "1.5"
