@@ -30,7 +30,7 @@ from broker.settings import FsyncPolicy
 log = logging.getLogger(__name__)
 
 FSYNC_THREADS: Final = 4
-"""Threads sharing the fsyncs of one round (each takes every n-th file in turn)."""
+"""Default of the threads sharing the fsyncs of one round (each takes every n-th file)."""
 
 
 @dataclass(slots=True)
@@ -41,9 +41,10 @@ class _Dirty:
 
 
 class Flusher:
-    def __init__(self, policy: FsyncPolicy, interval_ms: int) -> None:
+    def __init__(self, policy: FsyncPolicy, interval_ms: int, threads: int = FSYNC_THREADS) -> None:
         self.policy = policy
         self.interval_s = interval_ms / 1000
+        self.threads = max(threads, 1)
         self._dirty: dict[object, _Dirty] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -112,11 +113,11 @@ class Flusher:
                     w.set_result(None)
 
     async def _fsync_concurrently(self, fds: list[int]) -> None:
-        """fsync the files of a round spread over up to FSYNC_THREADS threads."""
+        """fsync the files of a round spread over up to ``threads`` threads."""
         if self._threads is None:
-            self._threads = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="fsync")
+            self._threads = ThreadPoolExecutor(self.threads, thread_name_prefix="fsync")
         loop = asyncio.get_running_loop()
-        n = min(len(fds), FSYNC_THREADS)
+        n = min(len(fds), self.threads)
         synced = await asyncio.gather(
             *(loop.run_in_executor(self._threads, _fsync_each, fds[i::n]) for i in range(n))
         )

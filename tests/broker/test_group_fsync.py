@@ -12,7 +12,7 @@ import pytest
 from broker.codec import records
 from broker.log import flush
 from broker.log.config import LogConfig
-from broker.log.flush import FSYNC_THREADS, Flusher
+from broker.log.flush import Flusher
 from broker.log.partition import PartitionLog
 from broker.settings import BrokerSettings
 
@@ -48,19 +48,20 @@ async def test_one_round_makes_every_partition_durable(tmp_path: Path) -> None:
     await flusher.close()
 
 
+@pytest.mark.parametrize("threads", [4, 3])
 async def test_the_fsyncs_of_a_round_overlap(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
 ) -> None:
     """Every thread of the round must be inside an fsync at the same moment, or the
     barrier breaks and the round fails (as it would if the files went one by one)."""
-    flusher = Flusher("group", 1000)
-    logs = _logs(tmp_path, flusher, 2 * FSYNC_THREADS)
-    barrier = threading.Barrier(FSYNC_THREADS, timeout=10)
-    threads: set[str] = set()
+    flusher = Flusher("group", 1000, threads)
+    logs = _logs(tmp_path, flusher, 2 * threads)
+    barrier = threading.Barrier(threads, timeout=10)
+    names: set[str] = set()
     real_fsync = os.fsync
 
     def fsync_together(fd: int) -> None:
-        threads.add(threading.current_thread().name)
+        names.add(threading.current_thread().name)
         barrier.wait()
         real_fsync(fd)
 
@@ -69,7 +70,7 @@ async def test_the_fsyncs_of_a_round_overlap(
         log.append([_batch(i)])
     await flusher.durable()
     assert [log.high_watermark for log in logs] == [1] * len(logs)
-    assert len(threads) == FSYNC_THREADS
+    assert len(names) == threads
     await flusher.close()
 
 
@@ -81,4 +82,15 @@ async def test_a_file_closed_during_the_round_does_not_hold_the_others(tmp_path:
     os.close(logs[3].active.fd)  # as retention or a delete would, between mark and round
     await flusher.durable()
     assert [log.high_watermark for log in logs] == [1] * 6
+    await flusher.close()
+
+
+async def test_one_thread_fsyncs_the_files_one_after_another(tmp_path: Path) -> None:
+    flusher = Flusher("group", 1000, threads=1)
+    logs = _logs(tmp_path, flusher, 5)
+    for i, log in enumerate(logs):
+        log.append([_batch(i)])
+    await flusher.durable()
+    assert [log.high_watermark for log in logs] == [1] * 5
+    assert flusher.fsyncs == 5
     await flusher.close()
