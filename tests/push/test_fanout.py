@@ -10,7 +10,7 @@ from push.conflation import Item, Kind
 from push.records import decode_receipt
 from tests.push.records import receipt, state
 from tests.push.test_hub import make_hub, subscribe_fresh
-from tests.push.test_writer import FakeSocket, connect, entity_event, until_idle
+from tests.push.test_writer import FakeSocket, connect, entity_event, subscribed, until_idle
 
 
 def _messages(sent: dict[str, object]) -> list[dict[str, object]]:
@@ -32,10 +32,7 @@ def _entities(sock: FakeSocket) -> list[tuple[str, int]]:
 async def test_fanout_pass_conflates_an_entity_updated_twice_like_the_queue_would() -> None:
     hub = make_hub()
     socks = [FakeSocket() for _ in range(2)]
-    writers = [connect(hub, s, direct=True) for s in socks]
-    await until_idle(*(w for w, _ in writers))
-    for w, _ in writers:
-        subscribe_fresh(hub, w.conn)
+    writers = await subscribed(hub, socks, direct=True)
     hub.entity(0, 100, entity_event("e1"))
     hub.entity(0, 101, entity_event("e2"))
     hub.entity(0, 102, entity_event("e1", 2))
@@ -149,10 +146,7 @@ async def test_a_message_to_one_subscriber_mid_dispatch_leaves_the_others_the_sh
 ):
     hub = make_hub()
     socks = [FakeSocket() for _ in range(3)]
-    writers = [connect(hub, s, direct=True) for s in socks]
-    await until_idle(*(w for w, _ in writers))
-    for w, _ in writers:
-        subscribe_fresh(hub, w.conn)
+    writers = await subscribed(hub, socks, direct=True)
     pinged = writers[0][0].conn
     queued: list[Item] = []  # what the others were offered one by one: nothing
     for w, _ in writers[1:]:
@@ -178,10 +172,7 @@ async def test_a_message_to_one_subscriber_mid_dispatch_leaves_the_others_the_sh
 async def test_a_receipt_for_one_subscriber_mid_dispatch_follows_the_events_before_it() -> None:
     hub = make_hub()
     author, other = FakeSocket(), FakeSocket()
-    (wa, ta), (wo, to) = connect(hub, author, direct=True), connect(hub, other, direct=True)
-    await until_idle(wa, wo)
-    subscribe_fresh(hub, wa.conn)
-    subscribe_fresh(hub, wo.conn)
+    (_wa, ta), (_wo, to) = await subscribed(hub, [author, other], direct=True)
     hub.entity(0, 100, entity_event("e1"))
     hub.client_event(decode_receipt(b"acme/dev-1", receipt("op-1")))  # both are dev-1
     hub.entity(0, 101, entity_event("e2"))

@@ -63,13 +63,21 @@ def connect(
     return writer, asyncio.create_task(run_writer(writer))
 
 
-async def test_hub_pass_writes_for_idle_writers_one_batch_each() -> None:
-    hub = make_hub()
-    socks = [FakeSocket() for _ in range(3)]
-    writers = [connect(hub, s) for s in socks]
+async def subscribed(
+    hub: Hub, socks: list[FakeSocket], *, direct: bool = False
+) -> list[tuple[Writer, asyncio.Task[None]]]:
+    """Connect a writer per socket, let their tasks go idle, subscribe each to "tasks"."""
+    writers = [connect(hub, s, direct=direct) for s in socks]
     await until_idle(*(w for w, _ in writers))
     for w, _ in writers:
         subscribe_fresh(hub, w.conn)
+    return writers
+
+
+async def test_hub_pass_writes_for_idle_writers_one_batch_each() -> None:
+    hub = make_hub()
+    socks = [FakeSocket() for _ in range(3)]
+    writers = await subscribed(hub, socks)
     for i in range(4):
         hub.entity(0, 100 + i, entity_event(f"e{i}"))
     await asyncio.sleep(0)  # the pass scheduled by the dispatch runs
@@ -88,10 +96,7 @@ async def test_hub_pass_writes_for_idle_writers_one_batch_each() -> None:
 async def test_blocked_send_is_finished_by_the_writer_task_and_others_are_not_delayed() -> None:
     hub = make_hub()
     slow, fast = FakeSocket(), FakeSocket()
-    (ws, ts), (wf, tf) = connect(hub, slow), connect(hub, fast)
-    await until_idle(ws, wf)
-    subscribe_fresh(hub, ws.conn)
-    subscribe_fresh(hub, wf.conn)
+    (ws, ts), (_wf, tf) = await subscribed(hub, [slow, fast])
     slow.gate = asyncio.Event()
     hub.entity(0, 100, entity_event("e1"))
     await asyncio.sleep(0)
@@ -121,10 +126,7 @@ def entity_event(eid: str, version: int = 1, collection: str = "tasks") -> Entit
 async def test_direct_pass_writes_one_shared_frame_per_socket_and_counts_every_message() -> None:
     hub = make_hub()
     socks = [FakeSocket() for _ in range(3)]
-    writers = [connect(hub, s, direct=True) for s in socks]
-    await until_idle(*(w for w, _ in writers))
-    for w, _ in writers:
-        subscribe_fresh(hub, w.conn)
+    writers = await subscribed(hub, socks, direct=True)
     m = hub.metrics
     before = m.messages_sent["entity"], m.queue_wait.count, m.end_to_end.count, m.frames_sent
     for i in range(4):
@@ -150,10 +152,7 @@ async def test_direct_pass_writes_one_shared_frame_per_socket_and_counts_every_m
 async def test_paused_transport_hands_the_frame_to_the_task_in_order() -> None:
     hub = make_hub()
     slow, fast = FakeSocket(), FakeSocket()
-    (ws, ts), (wf, tf) = connect(hub, slow, direct=True), connect(hub, fast, direct=True)
-    await until_idle(ws, wf)
-    subscribe_fresh(hub, ws.conn)
-    subscribe_fresh(hub, wf.conn)
+    (ws, ts), (_wf, tf) = await subscribed(hub, [slow, fast], direct=True)
     slow.paused, slow.gate = True, asyncio.Event()
     hub.entity(0, 100, entity_event("e1"))
     await asyncio.sleep(0)
