@@ -4,6 +4,7 @@ and time advances the log start offset. Both run in the broker's background pass
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 
@@ -46,7 +47,13 @@ async def _read_all(bootstrap: str, topic: str) -> list:
 
 
 def _log_bytes(data_dir, topic: str) -> int:
-    return sum(p.stat().st_size for p in (data_dir / "topics" / topic / "0").glob("*.log"))
+    """Bytes of the partition's segment files; a segment the cleaner deletes between the
+    listing and its stat counts as gone."""
+    total = 0
+    for path in (data_dir / "topics" / topic / "0").glob("*.log"):
+        with contextlib.suppress(FileNotFoundError):
+            total += path.stat().st_size
+    return total
 
 
 async def _wait(predicate, within_s: float = 20) -> None:
