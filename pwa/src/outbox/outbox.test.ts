@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { Conflict, EntityState, Op, Receipt } from "../generated/schemas";
 import { IdbStore } from "../store/idb";
 import { MemoryStore, createMemoryData } from "../store/memory";
-import type { Store } from "../store/types";
+import type { OutboxRecord, Store } from "../store/types";
 import { ManualTime, ScriptedTransport, deferred } from "../testing/fakes";
 import { backoffCeiling, seededRandom } from "./backoff";
 import { localLock } from "./lock";
@@ -57,6 +57,43 @@ function setup(
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
+
+/**
+ * A MemoryStore that, while `lagging`, takes effect when called (IndexedDB runs its
+ * transactions in the order they were opened) but answers only on `release()`: a write or
+ * read that is still in progress while other changes land.
+ */
+class LaggingStore extends MemoryStore {
+  lagging = false;
+  private readonly held: (() => void)[] = [];
+
+  private answer<T>(value: T, lagging: boolean): Promise<T> {
+    if (!lagging) return Promise.resolve(value);
+    return new Promise((resolve) => this.held.push(() => resolve(value)));
+  }
+
+  release(): void {
+    this.lagging = false;
+    for (const resolve of this.held.splice(0)) resolve();
+  }
+
+  override async putOps(records: OutboxRecord[]): Promise<void> {
+    const lagging = this.lagging;
+    await super.putOps(records);
+    return this.answer(undefined, lagging);
+  }
+
+  override async deleteOps(opIds: string[]): Promise<void> {
+    const lagging = this.lagging;
+    await super.deleteOps(opIds);
+    return this.answer(undefined, lagging);
+  }
+
+  override async listOps(): Promise<OutboxRecord[]> {
+    const lagging = this.lagging;
+    return this.answer(await super.listOps(), lagging);
+  }
+}
 
 async function settle(outbox: Outbox): Promise<void> {
   for (let i = 0; i < 5; i++) {
@@ -331,6 +368,63 @@ describe("Outbox reconciliation outcomes", () => {
     gate.resolve(transport.accept({ ops: [op] }));
     await settle(outbox);
     expect(path(op.op_id)).toEqual(["pending", "inflight", "reconciled", "removed"]);
+  });
+
+  it("never writes back an op whose receipt lands while ingest's response is applied", async () => {
+    const store = new LaggingStore();
+    const { outbox, transport, path } = setup({ store });
+    const gate = deferred<PostResult>();
+    transport.then(() => gate.promise);
+    const op = makeOp();
+    await outbox.enqueue(op);
+    await tick(); // posted; the response is held at the gate
+    store.lagging = true; // the receipt's delete is written, not yet done
+    const receipted = outbox.onReceipt(receipt(op, "applied"));
+    gate.resolve(transport.accept({ ops: [op] }));
+    await tick();
+    store.release();
+    await receipted;
+    await settle(outbox);
+    await outbox.load(); // what the next drain, or a reload, reads back
+    expect(outbox.list()).toEqual([]);
+    expect(await store.listOps()).toEqual([]);
+    expect(path(op.op_id)).toEqual(["pending", "inflight", "reconciled", "removed"]);
+  });
+
+  it("does not read an op back in when its receipt lands while the queue is reloaded", async () => {
+    const store = new LaggingStore();
+    const { outbox, path } = setup({ store });
+    const op = makeOp();
+    await outbox.enqueue(op);
+    await settle(outbox);
+    store.lagging = true;
+    const loading = outbox.load(); // has read the op as sent, not yet done
+    store.lagging = false;
+    const receipted = outbox.onReceipt(receipt(op, "applied"));
+    await tick();
+    store.release();
+    await Promise.all([loading, receipted]);
+    expect(outbox.list()).toEqual([]);
+    expect(await store.listOps()).toEqual([]);
+    expect(path(op.op_id)).toEqual(["pending", "inflight", "sent", "reconciled", "removed"]);
+  });
+
+  it("keeps an op enqueued while the queue is reloaded, in memory at once", async () => {
+    const store = new LaggingStore();
+    const { outbox, path } = setup({ store });
+    store.lagging = true;
+    const loading = outbox.load(); // has read an empty store, not yet done
+    const op = makeOp();
+    const queued = outbox.enqueue(op);
+    expect(outbox.get(op.op_id)?.status).toBe("pending");
+    await tick();
+    store.release();
+    await loading;
+    expect(outbox.get(op.op_id)?.status).toBe("pending");
+    await queued;
+    await settle(outbox);
+    expect(path(op.op_id)).toEqual(["pending", "inflight", "sent"]);
+    expect((await store.listOps()).map((r) => r.status)).toEqual(["sent"]);
   });
 });
 

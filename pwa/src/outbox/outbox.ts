@@ -16,6 +16,12 @@
  * others, and an op waiting in backoff never holds back newer ops. Only one tab drains at
  * a time (a Web Lock); "Sync now" drains at once, ignoring backoff. Reconciled ops are
  * removed; conflicted ones stay until applied again or dismissed.
+ *
+ * Within a tab, changes to the queue run one at a time (`serial`): each reads the records
+ * it changes from memory, writes them to the store and updates memory before the next
+ * starts. A receipt can overtake the ingest response, and a reload from the store can be
+ * reading while either lands; run one at a time, none of them writes back an op another
+ * has just removed, or reads an op back in after its receipt removed it.
  */
 import type { Conflict, EntityState, Op, OpResult, Receipt } from "../generated/schemas";
 import type { OpError, OpStatus, OutboxRecord, Store } from "../store/types";
@@ -92,6 +98,10 @@ export class Outbox {
   private wakeAt: number | null = null;
   private lastSeq = 0;
   private stopped = false;
+  /** The last change queued (see `serial`); never rejects. */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Ops enqueued (in memory) whose first store write has not run yet. */
+  private readonly unsaved = new Set<string>();
 
   constructor(private readonly options: OutboxOptions) {
     this.policy = { ...DEFAULT_BACKOFF, ...options.backoff };
@@ -103,7 +113,11 @@ export class Outbox {
   }
 
   /** Load the queue from the store (call once at start, and when another tab changed it). */
-  async load(): Promise<void> {
+  load(): Promise<void> {
+    return this.serial(() => this.loadNow());
+  }
+
+  private async loadNow(): Promise<void> {
     const stored = await this.options.store.listOps();
     const transitions: OutboxTransition[] = [];
     const seen = new Set<string>();
@@ -121,7 +135,7 @@ export class Outbox {
       this.lastSeq = Math.max(this.lastSeq, r.seq);
     }
     for (const [id, r] of this.records) {
-      if (!seen.has(id)) {
+      if (!seen.has(id) && !this.unsaved.has(id)) {
         this.records.delete(id);
         transitions.push({ op_id: id, from: r.status, to: null });
       }
@@ -166,7 +180,14 @@ export class Outbox {
       created_at: t,
       updated_at: t,
     };
-    await this.commit([record], [{ op_id: op.op_id, from: null, to: "pending" }]);
+    // In memory in the caller's tick, so the edit shows at once; stored in turn.
+    this.records.set(op.op_id, record);
+    this.unsaved.add(op.op_id);
+    await this.serial(async () => {
+      this.unsaved.delete(op.op_id);
+      if (this.records.get(op.op_id) !== record) return;
+      await this.commit([record], [{ op_id: op.op_id, from: null, to: "pending" }]);
+    });
     void this.drain();
     return record;
   }
@@ -207,21 +228,29 @@ export class Outbox {
 
   /** Put a failed op back in the queue with fresh attempts. */
   async retry(opId: string): Promise<void> {
-    const r = this.records.get(opId);
-    if (r === undefined || r.status !== "failed") return;
-    await this.transition([r], "pending", { attempts: 0, next_attempt_at: null, error: null });
-    void this.drain();
+    const retried = await this.serial(async () => {
+      const r = this.records.get(opId);
+      if (r === undefined || r.status !== "failed") return false;
+      await this.transition([r], "pending", { attempts: 0, next_attempt_at: null, error: null });
+      return true;
+    });
+    if (retried) void this.drain();
   }
 
   /** Drop a failed or conflicted op (the user gave up on it). */
-  async discard(opId: string): Promise<void> {
-    const r = this.records.get(opId);
-    if (r === undefined) return;
-    await this.remove([r]);
+  discard(opId: string): Promise<void> {
+    return this.serial(async () => {
+      const r = this.records.get(opId);
+      if (r !== undefined) await this.remove([r]);
+    });
   }
 
   /** A reconciliation receipt for one of our ops; `entity` is the server state, if known. */
-  async onReceipt(receipt: Receipt, entity?: EntityState): Promise<void> {
+  onReceipt(receipt: Receipt, entity?: EntityState): Promise<void> {
+    return this.serial(() => this.receiptNow(receipt, entity));
+  }
+
+  private async receiptNow(receipt: Receipt, entity?: EntityState): Promise<void> {
     const r = this.records.get(receipt.op_id);
     if (r === undefined || r.status === "failed" || r.status === "conflicted") return;
     const outcome = receiptOutcome(r.op, receipt, entity, this.options.clientId);
@@ -241,7 +270,11 @@ export class Outbox {
    * (e.g. while disconnected). An op the state contains is reconciled; an op it wholly
    * supersedes is treated like a stale receipt.
    */
-  async onServerState(entity: EntityState): Promise<void> {
+  onServerState(entity: EntityState): Promise<void> {
+    return this.serial(() => this.serverStateNow(entity));
+  }
+
+  private async serverStateNow(entity: EntityState): Promise<void> {
     for (const r of this.list()) {
       if (r.status !== "sent") continue;
       const verdict = serverStateVerdict(r.op, entity);
@@ -251,7 +284,7 @@ export class Outbox {
         continue;
       }
       const { op } = r;
-      await this.onReceipt(
+      await this.receiptNow(
         {
           op_id: op.op_id,
           tenant: entity.tenant,
@@ -273,7 +306,11 @@ export class Outbox {
   }
 
   /** A conflict report: one of our ops lost to another client's newer write. */
-  async onConflict(conflict: Conflict): Promise<void> {
+  onConflict(conflict: Conflict): Promise<void> {
+    return this.serial(() => this.conflictNow(conflict));
+  }
+
+  private async conflictNow(conflict: Conflict): Promise<void> {
     if (conflict.client_id !== this.options.clientId) return;
     const r = this.records.get(conflict.op_id);
     if (r !== undefined) {
@@ -307,12 +344,16 @@ export class Outbox {
   }
 
   private async drainLocked(force: boolean): Promise<void> {
-    await this.load(); // another tab may have added, sent or removed ops
-    if (this.options.canSend !== undefined && !this.options.canSend()) return;
-    // We hold the lock, so nothing is really in flight: those are from a closed tab.
-    const orphans = this.list().filter((r) => r.status === "inflight");
-    if (orphans.length > 0)
-      await this.transition(orphans, "retrying", { next_attempt_at: this.now() });
+    const go = await this.serial(async () => {
+      await this.loadNow(); // another tab may have added, sent or removed ops
+      if (this.options.canSend !== undefined && !this.options.canSend()) return false;
+      // We hold the lock, so nothing is really in flight: those are from a closed tab.
+      const orphans = this.list().filter((r) => r.status === "inflight");
+      if (orphans.length > 0)
+        await this.transition(orphans, "retrying", { next_attempt_at: this.now() });
+      return true;
+    });
+    if (!go) return;
     const tried = new Set<string>();
     for (;;) {
       const t = this.now();
@@ -347,10 +388,17 @@ export class Outbox {
   }
 
   private async send(batch: OutboxRecord[]): Promise<void> {
-    const inflight = await this.transition(batch, "inflight", (r) => ({
-      attempts: r.attempts + 1,
-      next_attempt_at: null,
-    }));
+    const inflight = await this.serial(() => {
+      // As they are now: a receipt or a discard may have moved them since they were picked.
+      const current = batch
+        .map((r) => this.records.get(r.op.op_id))
+        .filter((r): r is OutboxRecord => r !== undefined && WAITING.includes(r.status));
+      return this.transition(current, "inflight", (r) => ({
+        attempts: r.attempts + 1,
+        next_attempt_at: null,
+      }));
+    });
+    if (inflight.length === 0) return;
     const ops = inflight.map((r) => r.op) as [Op, ...Op[]];
     let result: PostResult;
     try {
@@ -358,6 +406,16 @@ export class Outbox {
     } catch (err) {
       result = { kind: "network", message: err instanceof Error ? err.message : String(err) };
     }
+    const alone = await this.serial(() => this.settleSend(inflight, result));
+    // Refused as a whole: find the bad op(s) by sending each op alone.
+    for (const r of alone) {
+      const current = this.records.get(r.op.op_id);
+      if (current?.status === "inflight") await this.send([current]);
+    }
+  }
+
+  /** Apply ingest's answer to the ops of one request; returns the ops to send one by one. */
+  private async settleSend(inflight: OutboxRecord[], result: PostResult): Promise<OutboxRecord[]> {
     // A receipt may have overtaken the response; only ops still inflight are ours to move.
     const still = inflight
       .map((r) => this.records.get(r.op.op_id))
@@ -368,7 +426,7 @@ export class Outbox {
         { code: "network", message: `network error: ${result.message}`, retriable: true },
         null,
       );
-      return;
+      return [];
     }
     if (result.kind === "http_error") {
       const p = result.problem;
@@ -386,15 +444,11 @@ export class Outbox {
       if (error.retriable) {
         await this.retryOrFail(still, error, retryAfterMs);
       } else if (still.length > 1) {
-        // Refused as a whole: find the bad op(s) by sending each op alone.
-        for (const r of still) {
-          const current = this.records.get(r.op.op_id);
-          if (current?.status === "inflight") await this.send([current]);
-        }
+        return still;
       } else {
         await this.transition(still, "failed", { error });
       }
-      return;
+      return [];
     }
     this.options.onServerHlc?.(result.result.server_hlc);
     const byId = new Map<string, OpResult>();
@@ -425,6 +479,17 @@ export class Outbox {
       }
     }
     if (sent.length > 0) await this.transition(sent, "sent", { error: null });
+    return [];
+  }
+
+  /**
+   * Run `fn` once every change queued before it has finished (the module doc): the queue's
+   * changes in this tab happen one at a time, in the order they were asked for.
+   */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn);
+    this.tail = run.catch(() => undefined);
+    return run;
   }
 
   private async retryOrFail(
