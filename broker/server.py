@@ -56,7 +56,7 @@ class Broker:
     def __init__(self, settings: BrokerSettings) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.flusher = Flusher(settings.fsync, settings.fsync_interval_ms)
+        self.flusher = Flusher(settings.fsync, settings.fsync_interval_ms, settings.fsync_threads)
         self.cluster = Cluster(settings, self.flusher)
         self.offsets = OffsetStore(settings.data_dir, self.flusher)
         self.groups = GroupCoordinator(settings)

@@ -43,6 +43,15 @@ class BrokerSettings(BaseSettings):
     fsync_interval_ms: int = Field(
         default=1000, ge=1, description="Flush period of the 'interval' fsync policy."
     )
+    fsync_threads: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description=(
+            "Threads sharing the fsyncs of one group-commit round (or interval flush); "
+            "1 fsyncs a round's files one after another."
+        ),
+    )
     segment_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1024, description="Roll a segment at this size."
     )

@@ -94,3 +94,19 @@ async def test_one_thread_fsyncs_the_files_one_after_another(tmp_path: Path) -> 
     assert [log.high_watermark for log in logs] == [1] * 5
     assert flusher.fsyncs == 5
     await flusher.close()
+
+
+def test_the_broker_takes_its_fsync_threads_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+
+    from broker.server import Broker
+
+    monkeypatch.setenv("SYNCPIPE_BROKER_FSYNC_THREADS", "1")
+    settings = BrokerSettings(data_dir=tmp_path / "d", port=0, metrics_port=0)
+    assert Broker(settings).flusher.threads == 1
+    assert Broker(settings.model_copy(update={"fsync_threads": 6})).flusher.threads == 6
+    monkeypatch.setenv("SYNCPIPE_BROKER_FSYNC_THREADS", "0")
+    with pytest.raises(ValidationError, match="fsync_threads"):
+        BrokerSettings(data_dir=tmp_path / "d", port=0, metrics_port=0)
