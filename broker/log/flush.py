@@ -5,12 +5,17 @@ flush task at a time takes every dirty file, fsyncs them in worker threads, then
 all the waiters of that round and advances the partitions' high watermarks. Appends that
 arrive during a round join the next one, so under load each fsync covers many produces.
 
-The fsyncs run in worker threads so the loop keeps reading requests while the disk
-works, spread over a few threads. A round typically covers a dozen files (every
-partition produced to since the last one): on a busy disk, one after another their
-fsyncs took 2-20 ms per round, four at a time about 1 ms (the filesystem folds concurrent
-fsyncs into one journal commit; more threads cost more wake-ups than they save). Every produce waits
-for a round, so that time was on the path of each record twice (op, then its outputs).
+The fsyncs run in a worker thread so the loop keeps reading requests while the disk
+works. A round typically covers a dozen files (every partition produced to since the
+last one), and every produce waits for a round, so its time is on the path of each record
+twice (op, then its outputs). On a busy disk, one after another a round's fsyncs took
+2-20 ms, spread over four threads about 1 ms (the filesystem folds concurrent fsyncs
+into one journal commit). On an idle disk an fsync takes about 0.1 ms, and each extra
+thread of a round then costs a hand-off, a wake-up and a completion on the loop: with
+every process of the system sharing two cores, four threads cost the broker about ten
+points of a core more than one, and end-to-end latency rose with it. So one thread is
+the default, and ``threads`` (``SYNCPIPE_BROKER_FSYNC_THREADS``) spreads a round over
+more where the disk, not the CPU, is the bottleneck.
 A thread needs the GIL back to report completion; the server lowers the interpreter's
 switch interval so that hand-back costs well under a millisecond.
 """
@@ -29,7 +34,7 @@ from broker.settings import FsyncPolicy
 
 log = logging.getLogger(__name__)
 
-FSYNC_THREADS: Final = 4
+FSYNC_THREADS: Final = 1
 """Default of the threads sharing the fsyncs of one round (each takes every n-th file)."""
 
 

@@ -103,9 +103,12 @@ def test_the_broker_takes_its_fsync_threads_from_the_environment(
 
     from broker.server import Broker
 
-    monkeypatch.setenv("SYNCPIPE_BROKER_FSYNC_THREADS", "1")
+    monkeypatch.delenv("SYNCPIPE_BROKER_FSYNC_THREADS", raising=False)
+    default = BrokerSettings(data_dir=tmp_path / "d", port=0, metrics_port=0)
+    assert Broker(default).flusher.threads == 1, "one thread unless told otherwise"
+    monkeypatch.setenv("SYNCPIPE_BROKER_FSYNC_THREADS", "3")
     settings = BrokerSettings(data_dir=tmp_path / "d", port=0, metrics_port=0)
-    assert Broker(settings).flusher.threads == 1
+    assert Broker(settings).flusher.threads == 3
     assert Broker(settings.model_copy(update={"fsync_threads": 6})).flusher.threads == 6
     monkeypatch.setenv("SYNCPIPE_BROKER_FSYNC_THREADS", "0")
     with pytest.raises(ValidationError, match="fsync_threads"):
