@@ -128,10 +128,6 @@ class Flusher:
         )
         self.fsyncs += sum(sum(s) for s in synced)
 
-    def _fsync_all(self, fds: list[int]) -> None:
-        for fd in fds:
-            self._fsync_quietly(fd)
-
     def _fsync_quietly(self, fd: int) -> None:
         self.fsyncs += _fsync_or_skip(fd)
 
@@ -155,7 +151,7 @@ class Flusher:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._dirty:
-            self._fsync_all([d.fd for d in self._dirty.values()])
+            self.fsyncs += sum(_fsync_each([d.fd for d in self._dirty.values()]))
             self._dirty.clear()
         if self._threads is not None:
             self._threads.shutdown(wait=True)

@@ -4,6 +4,9 @@ stream's frame to every subscriber that can take it and keeps each connection's 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import pytest
 
 from push import frames
 from push.conflation import Item, Kind
@@ -13,16 +16,17 @@ from tests.push.test_hub import make_hub, subscribe_fresh
 from tests.push.test_writer import FakeSocket, connect, entity_event, subscribed, until_idle
 
 
-def _messages(sent: dict[str, object]) -> list[dict[str, object]]:
+def _messages(sent: dict[str, Any]) -> list[dict[str, Any]]:
     """The messages of one frame (a batch's, or the frame itself)."""
     if sent["type"] == "batch":
-        return sent["messages"]  # type: ignore[return-value]
+        messages: list[dict[str, Any]] = sent["messages"]
+        return messages
     return [sent]
 
 
 def _entities(sock: FakeSocket) -> list[tuple[str, int]]:
     return [
-        (m["state"]["entity_id"], m["state"]["version"])  # type: ignore[index]
+        (m["state"]["entity_id"], m["state"]["version"])
         for sent in sock.sent
         for m in _messages(sent)
         if m["type"] == "entity"
@@ -51,9 +55,7 @@ async def test_fanout_pass_conflates_an_entity_updated_twice_like_the_queue_woul
 async def test_messages_offered_between_dispatch_and_pass_keep_their_order() -> None:
     hub = make_hub()
     sock = FakeSocket()
-    w, task = connect(hub, sock, direct=True)
-    await until_idle(w)
-    subscribe_fresh(hub, w.conn)
+    ((w, task),) = await subscribed(hub, [sock], direct=True)
     hub.offer(w.conn, Item(Kind.CONTROL, "pong", frames.PONG, 0.0))
     hub.entity(0, 100, entity_event("e1"))
     hub.offer(w.conn, Item(Kind.CONTROL, "pong", frames.PONG, 0.0))
@@ -77,7 +79,7 @@ async def test_subscribing_between_dispatch_and_pass_gets_the_event_in_its_snaps
     assert _entities(old_sock) == [("e1", 1)]
     (snapshot,) = new_sock.sent  # no entity message older than the snapshot's cursor
     assert snapshot["type"] == "snapshot"
-    assert [e["entity_id"] for e in snapshot["entities"]] == ["e1"]  # type: ignore[union-attr]
+    assert [e["entity_id"] for e in snapshot["entities"]] == ["e1"]
     assert snapshot["cursor"] == hub.cursor == old.conn.last_cursor == new.conn.last_cursor
     t1.cancel()
     t2.cancel()
@@ -86,9 +88,7 @@ async def test_subscribing_between_dispatch_and_pass_gets_the_event_in_its_snaps
 async def test_unsubscribing_between_dispatch_and_pass_drops_and_counts_the_event() -> None:
     hub = make_hub()
     sock = FakeSocket()
-    w, task = connect(hub, sock, direct=True)
-    await until_idle(w)
-    subscribe_fresh(hub, w.conn)
+    ((w, task),) = await subscribed(hub, [sock], direct=True)
     hub.entity(0, 100, entity_event("e1"))
     hub.unsubscribe(w.conn, "tasks")
     await asyncio.sleep(0)
@@ -141,16 +141,16 @@ async def test_a_subscriber_without_budget_for_the_pass_frame_gets_what_its_limi
     tp.cancel()
 
 
-async def test_a_message_to_one_subscriber_mid_dispatch_leaves_the_others_the_shared_frame() -> (
-    None
-):
+async def test_a_message_to_one_subscriber_mid_dispatch_leaves_the_others_the_shared_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     hub = make_hub()
     socks = [FakeSocket() for _ in range(3)]
     writers = await subscribed(hub, socks, direct=True)
     pinged = writers[0][0].conn
     queued: list[Item] = []  # what the others were offered one by one: nothing
     for w, _ in writers[1:]:
-        w.conn.offer = queued.append  # type: ignore[method-assign]
+        monkeypatch.setattr(w.conn, "offer", queued.append)
     hub.entity(0, 100, entity_event("e1"))
     hub.offer(pinged, Item(Kind.CONTROL, "pong", frames.PONG, 0.0))
     hub.entity(0, 101, entity_event("e2"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 import orjson
 
@@ -28,7 +29,7 @@ async def until_idle(*writers: Writer) -> None:
 
 class FakeSocket:
     def __init__(self) -> None:
-        self.sent: list[dict[str, object]] = []
+        self.sent: list[dict[str, Any]] = []  # the frames' JSON
         self.closed: list[int] = []
         self.gate: asyncio.Event | None = None  # set: sends block until it opens
         self.wire: list[bytes] = []  # frames written directly (push.wire)
@@ -84,7 +85,7 @@ async def test_hub_pass_writes_for_idle_writers_one_batch_each() -> None:
     for sock in socks:
         assert len(sock.sent) == 1
         assert sock.sent[0]["type"] == "batch"
-        assert len(sock.sent[0]["messages"]) == 4  # type: ignore[arg-type]
+        assert len(sock.sent[0]["messages"]) == 4
     assert hub.metrics.frames_sent == 3
     assert hub.metrics.flush_pass_frames == 3
     assert hub.metrics.flush_pass.count == 1  # one pass wrote all three
@@ -136,7 +137,7 @@ async def test_direct_pass_writes_one_shared_frame_per_socket_and_counts_every_m
     assert frames[0] is frames[1] is frames[2]  # built once, written to each socket
     for sock in socks:
         assert sock.sent[-1]["type"] == "batch"
-        assert len(sock.sent[-1]["messages"]) == 4  # type: ignore[arg-type]
+        assert len(sock.sent[-1]["messages"]) == 4
     assert m.messages_sent["entity"] - before[0] == 12
     assert m.queue_wait.count - before[1] == 12
     assert m.end_to_end.count - before[2] == 12
@@ -166,6 +167,6 @@ async def test_paused_transport_hands_the_frame_to_the_task_in_order() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
     entities = [m for m in slow.sent if m["type"] == "entity"]
-    assert [m["state"]["entity_id"] for m in entities] == ["e1", "e2"]  # type: ignore[index]
+    assert [m["state"]["entity_id"] for m in entities] == ["e1", "e2"]
     tf.cancel()
     ts.cancel()

@@ -36,6 +36,8 @@ async def _late_fetch_records(self: Any, *args: Any, **kwargs: Any) -> Any:
     return await _fetch_records(self, *args, **kwargs)
 
 
+# The fault injection itself: these methods are replaced for this worker process only
+# (mypy forbids assigning to a method, which is exactly what is meant here).
 Collection.on_recovery_completed = _slow_completed  # type: ignore[method-assign]
 AIOKafkaConsumerThread._fetch_records = _late_fetch_records  # type: ignore[method-assign]
 

@@ -185,7 +185,6 @@ export class Outbox {
     this.unsaved.add(op.op_id);
     await this.serial(async () => {
       this.unsaved.delete(op.op_id);
-      if (this.records.get(op.op_id) !== record) return;
       await this.commit([record], [{ op_id: op.op_id, from: null, to: "pending" }]);
     });
     void this.drain();
