@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -49,9 +51,18 @@ class StreamsApp:
 
 
 def create_app(
-    settings: Any, shared: SharedSettings, *, partitions: int, metrics: StreamsMetrics | None = None
+    settings: Any,
+    shared: SharedSettings,
+    *,
+    partitions: int,
+    datadir: Path,
+    metrics: StreamsMetrics | None = None,
 ) -> StreamsApp:
-    """Build the app for ``partitions`` ops partitions (see :func:`streams.provision`)."""
+    """Build the app for ``partitions`` ops partitions (see :func:`streams.provision`).
+
+    ``datadir`` is where Faust creates its (empty, as tables live in memory)
+    directories; Faust's default is one named after the app in the working directory.
+    """
     from streams.agents import materialize, reconcile
 
     topics = shared.topics
@@ -60,6 +71,7 @@ def create_app(
         broker=[f"kafka://{host}" for host in shared.kafka_bootstrap.split(",")],
         store="memory://",
         autodiscover=False,
+        datadir=datadir,
         topic_partitions=partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
@@ -238,17 +250,22 @@ def run_worker(settings: Any, shared: SharedSettings) -> int:
             timeout_s=settings.topic_timeout_s,
         )
     )
-    ctx = create_app(settings, shared, partitions=partitions)
-    ctx.metrics.serve(settings.metrics_host, settings.metrics_port)
-    log.info(
-        "streams starting",
-        extra={"group": ctx.faust.conf.id, "partitions": partitions, "prefix": shared.topic_prefix},
-    )
-    worker = faust.Worker(
-        ctx.faust, loop=loop, override_logging=False, redirect_stdouts=False, quiet=True
-    )
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+    with tempfile.TemporaryDirectory(prefix="syncpipe-streams-") as datadir:
+        ctx = create_app(settings, shared, partitions=partitions, datadir=Path(datadir))
+        ctx.metrics.serve(settings.metrics_host, settings.metrics_port)
+        log.info(
+            "streams starting",
+            extra={
+                "group": ctx.faust.conf.id,
+                "partitions": partitions,
+                "prefix": shared.topic_prefix,
+            },
+        )
+        worker = faust.Worker(
+            ctx.faust, loop=loop, override_logging=False, redirect_stdouts=False, quiet=True
+        )
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0

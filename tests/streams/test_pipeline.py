@@ -7,6 +7,7 @@ import base64
 
 import orjson
 
+from tests.processes import REPO
 from tests.streams.conftest import Pipeline
 from tests.streams.helpers import (
     TopicReader,
@@ -63,6 +64,8 @@ async def test_ops_become_state_conflict_receipts_and_read_model(pipeline: Pipel
 
     await wait_until(materialized, 30, "the read model")
     assert read_model["e1"] == state
+    # Faust's directories go to a temporary dir, not (Faust's default) the working dir
+    assert not list(REPO.glob(f"{t.prefix}*")), "the worker wrote into its working directory"
 
 
 async def test_duplicate_op_gives_duplicate_receipt_and_no_state_change(
