@@ -62,7 +62,8 @@ class _StateCollector(Collector):
             pass
         fsyncs = CounterMetricFamily(
             "syncpipe_broker_fsyncs",
-            "fsync calls made for logs and offsets; with group commit, far fewer than produces.",
+            "fsync and syncfs calls made for logs and offsets; with group commit, far fewer "
+            "than produces.",
             value=cluster.flusher.fsyncs,
         )
         return [leo, size, lag, fsyncs]

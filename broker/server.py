@@ -56,7 +56,12 @@ class Broker:
     def __init__(self, settings: BrokerSettings) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.flusher = Flusher(settings.fsync, settings.fsync_interval_ms, settings.fsync_threads)
+        self.flusher = Flusher(
+            settings.fsync,
+            settings.fsync_interval_ms,
+            settings.fsync_threads,
+            settings.fsync_method,
+        )
         self.cluster = Cluster(settings, self.flusher)
         self.offsets = OffsetStore(settings.data_dir, self.flusher)
         self.groups = GroupCoordinator(settings)

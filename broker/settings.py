@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broker.log import syncfs
+
 FsyncPolicy = Literal["group", "always", "interval", "never"]
+FsyncMethod = Literal["auto", "fsync", "syncfs"]
 
 
 class BrokerSettings(BaseSettings):
@@ -48,9 +51,20 @@ class BrokerSettings(BaseSettings):
         ge=1,
         le=64,
         description=(
-            "Threads sharing the fsyncs of one group-commit round (or interval flush). 1 "
-            "fsyncs a round's files one after another, the cheapest in CPU; more finish a "
-            "round sooner on a slow or busy disk."
+            "Threads sharing the fsyncs of one group-commit round (or interval flush) when "
+            "the round fsyncs file by file (fsync_method 'fsync', or no syncfs). 1 fsyncs a "
+            "round's files one after another, the cheapest in CPU; more finish a round "
+            "sooner on a slow or busy disk."
+        ),
+    )
+    fsync_method: FsyncMethod = Field(
+        default="auto",
+        description=(
+            "How a group-commit round (or interval flush) makes its files durable: 'syncfs' "
+            "flushes the filesystem holding them in one call, one journal commit for all of "
+            "the round's files (Linux only; it also writes out what other programs left "
+            "unflushed on that filesystem); 'fsync' flushes each file on its own; 'auto' "
+            "uses syncfs where the system has it. A lone file is fsynced either way."
         ),
     )
     segment_bytes: int = Field(
@@ -103,3 +117,10 @@ class BrokerSettings(BaseSettings):
         ge=-1,
         description="Committed offsets of empty groups expire after this (-1: never).",
     )
+
+    @field_validator("fsync_method")
+    @classmethod
+    def _syncfs_exists(cls, method: FsyncMethod) -> FsyncMethod:
+        if method == "syncfs" and not syncfs.available():
+            raise ValueError("syncfs is a Linux system call, not available here: use auto or fsync")
+        return method
