@@ -64,7 +64,9 @@ class BrokerSettings(BaseSettings):
             "flushes the filesystem holding them in one call, one journal commit for all of "
             "the round's files (Linux only; it also writes out what other programs left "
             "unflushed on that filesystem); 'fsync' flushes each file on its own; 'auto' "
-            "uses syncfs where the system has it. A lone file is fsynced either way."
+            "uses syncfs on Linux on ext4, ext3, xfs, btrfs, f2fs and tmpfs, fsync "
+            "elsewhere (FUSE and network filesystems may not flush on syncfs). A lone file "
+            "is fsynced either way."
         ),
     )
     segment_bytes: int = Field(

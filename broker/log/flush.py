@@ -11,11 +11,11 @@ files (every partition produced to since the last one), and every produce waits 
 twice on each record's path (the op, then its outputs). Each fsync of a file that grew
 commits the filesystem's journal and flushes the disk's cache by itself: with the whole
 system running on two cores, 0.75 ms each, a round of four files 3.7 ms at the median.
-``syncfs`` (:mod:`broker.log.syncfs`, method ``auto`` wherever the system has it) makes
-every file of a filesystem durable in one call and one journal commit: 1.2 ms a round,
-and the teams benchmark's end-to-end median about halved. A round of one file is fsynced
-either way. Method ``fsync`` keeps the files apart, for a filesystem other programs
-write heavily to (syncfs writes their data out too).
+``syncfs`` (:mod:`broker.log.syncfs`; method ``auto`` on the local filesystems known to
+implement it) makes every file of a filesystem durable in one call and one journal
+commit: 1.2 ms a round, and the teams benchmark's end-to-end median about halved. A
+round of one file is fsynced either way. Method ``fsync`` keeps the files apart, for a
+filesystem other programs write heavily to (syncfs writes their data out too).
 
 With fsync, ``threads`` (``SYNCPIPE_BROKER_FSYNC_THREADS``) spreads a round's files:
 concurrent fsyncs fold into one journal commit (a round took 2-20 ms one file after
@@ -66,7 +66,7 @@ class Flusher:
         self.threads = max(threads, 1)
         if method == "syncfs" and not syncfs.available():
             raise ValueError("syncfs is not available on this system")
-        self.syncfs = method == "syncfs" or (method == "auto" and syncfs.available())
+        self.method = method if method != "auto" or syncfs.available() else "fsync"
         self._dirty: dict[object, _Dirty] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -140,8 +140,11 @@ class Flusher:
         if self._threads is None:
             self._threads = ThreadPoolExecutor(self.threads, thread_name_prefix="fsync")
         loop = asyncio.get_running_loop()
-        if self.syncfs and len(fds) > 1:
-            self.fsyncs += await loop.run_in_executor(self._threads, _flush_by_filesystem, fds)
+        if self.method != "fsync" and len(fds) > 1:
+            force = self.method == "syncfs"
+            self.fsyncs += await loop.run_in_executor(
+                self._threads, _flush_by_filesystem, fds, force
+            )
             return
         n = min(len(fds), self.threads)
         synced = await asyncio.gather(
@@ -211,18 +214,19 @@ def _identity(fd: int) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _flush_by_filesystem(fds: list[int]) -> int:
-    """One syncfs per filesystem holding two or more of ``fds``, an fsync for a file alone
-    on its filesystem; returns the calls made. Files closed meanwhile are skipped."""
+def _flush_by_filesystem(fds: list[int], force: bool) -> int:
+    """One syncfs per filesystem holding two or more of ``fds`` (unless ``force``, only
+    on a filesystem :func:`syncfs.trusted <broker.log.syncfs.trusted>`), an fsync for any
+    other file; returns the calls made. Files closed meanwhile are skipped."""
     by_device: dict[int, list[tuple[int, tuple[int, int]]]] = {}
     for fd in fds:
         ident = _identity(fd)
         if ident is not None:
             by_device.setdefault(ident[0], []).append((fd, ident))
     calls = 0
-    for files in by_device.values():
-        if len(files) == 1:
-            calls += _fsync_or_skip(files[0][0])
+    for device, files in by_device.items():
+        if len(files) == 1 or not (force or syncfs.trusted(device)):
+            calls += sum(_fsync_each([f for f, _ in files]))
             continue
         fd, ident = files[0]
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -76,6 +77,7 @@ async def test_a_round_on_one_filesystem_is_one_syncfs(
 
     flusher = Flusher("group", 1000)  # method auto: syncfs where the system has it
     logs = _logs(tmp_path, flusher, 12)  # creating a partition fsyncs its directory
+    monkeypatch.setattr(syncfs, "trusted", lambda device: True)  # whatever tmp_path is on
     monkeypatch.setattr(syncfs, "syncfs", counted)
     monkeypatch.setattr(os, "fsync", no_fsync)
     for i, log in enumerate(logs):
@@ -120,7 +122,7 @@ async def test_files_on_two_filesystems_get_one_syncfs_each(
         real_syncfs(fd)
 
     monkeypatch.setattr(syncfs, "syncfs", counted)
-    flusher = Flusher("group", 1000)
+    flusher = Flusher("group", 1000, method="syncfs")
     other = shm / f"syncpipe-test-{os.getpid()}-{id(flusher)}"
     try:
         logs = _logs(tmp_path, flusher, 3) + _logs(other, flusher, 2)
@@ -136,6 +138,54 @@ async def test_files_on_two_filesystems_get_one_syncfs_each(
 
 
 @linux_only
+@pytest.mark.parametrize(("method", "calls"), [("auto", 5), ("syncfs", 1)])
+async def test_auto_fsyncs_each_file_on_a_filesystem_not_known_to_flush_on_syncfs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, calls: int
+) -> None:
+    flusher = Flusher("group", 1000, method=method)  # type: ignore[arg-type]
+    logs = _logs(tmp_path, flusher, 5)
+    monkeypatch.setattr(syncfs, "trusted", lambda device: False)  # say, a FUSE mount
+    for i, log in enumerate(logs):
+        log.append([_batch(i)])
+    await flusher.durable()
+    assert [log.high_watermark for log in logs] == [1] * 5
+    assert flusher.fsyncs == calls, "syncfs only where told to or trusted"
+    await flusher.close()
+
+
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24684084k
+27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+40 27 0:45 / /mnt/remote rw,nosuid,nodev,relatime shared:20 - fuse.sshfs host:/x rw
+41 27 8:17 / /data rw,relatime master:3 optional:7 - xfs /dev/sdb1 rw,attr2
+"""
+
+
+@pytest.mark.parametrize(
+    ("major", "minor", "kind"),
+    [(254, 0, "ext4"), (0, 23, "tmpfs"), (0, 45, "fuse.sshfs"), (8, 17, "xfs"), (9, 9, None)],
+)
+def test_the_filesystem_of_a_device_is_read_from_mountinfo(
+    major: int, minor: int, kind: str | None
+) -> None:
+    assert syncfs.filesystem_type(os.makedev(major, minor), MOUNTINFO) == kind
+
+
+@linux_only
+def test_the_filesystem_type_matches_findmnt(tmp_path: Path) -> None:
+    found = subprocess.run(
+        ["findmnt", "-n", "-o", "FSTYPE", "--target", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    kind = syncfs.filesystem_type(tmp_path.stat().st_dev, syncfs.MOUNTINFO.read_text())
+    assert [kind] == found[-1:]
+    assert syncfs.trusted(tmp_path.stat().st_dev) == (kind in syncfs.TRUSTED_FILESYSTEMS)
+
+
+@linux_only
 async def test_a_syncfs_on_a_file_closed_meanwhile_falls_back_to_fsyncs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,7 +193,7 @@ async def test_a_syncfs_on_a_file_closed_meanwhile_falls_back_to_fsyncs(
         raise OSError(errno.EBADF, os.strerror(errno.EBADF))
 
     monkeypatch.setattr(syncfs, "syncfs", closed)
-    flusher = Flusher("group", 1000)
+    flusher = Flusher("group", 1000, method="syncfs")
     logs = _logs(tmp_path, flusher, 4)
     for i, log in enumerate(logs):
         log.append([_batch(i)])
@@ -153,7 +203,7 @@ async def test_a_syncfs_on_a_file_closed_meanwhile_falls_back_to_fsyncs(
     await flusher.close()
 
 
-@pytest.mark.parametrize("method", ["fsync", "auto"])
+@pytest.mark.parametrize("method", ["fsync", "auto", "syncfs"])
 async def test_a_failed_flush_acknowledges_and_shows_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
@@ -199,7 +249,9 @@ async def test_the_fsyncs_of_a_round_overlap(
     await flusher.close()
 
 
-@pytest.mark.parametrize(("method", "closed"), [("fsync", 3), ("auto", 3), ("auto", 0)])
+@pytest.mark.parametrize(
+    ("method", "closed"), [("fsync", 3), ("auto", 3), ("syncfs", 3), ("syncfs", 0)]
+)
 async def test_a_file_closed_during_the_round_does_not_hold_the_others(
     tmp_path: Path, method: str, closed: int
 ) -> None:
@@ -252,10 +304,10 @@ def test_the_broker_takes_its_fsync_method_from_the_environment(
 
     monkeypatch.delenv("SYNCPIPE_BROKER_FSYNC_METHOD", raising=False)
     default = BrokerSettings(data_dir=tmp_path / "d", port=0, metrics_port=0)
-    assert Broker(default).flusher.syncfs == syncfs.available()
+    assert Broker(default).flusher.method == ("auto" if syncfs.available() else "fsync")
     monkeypatch.setenv("SYNCPIPE_BROKER_FSYNC_METHOD", "fsync")
     settings = BrokerSettings(data_dir=tmp_path / "d", port=0, metrics_port=0)
-    assert Broker(settings).flusher.syncfs is False
+    assert Broker(settings).flusher.method == "fsync"
     monkeypatch.setenv("SYNCPIPE_BROKER_FSYNC_METHOD", "fdatasync")
     with pytest.raises(ValidationError, match="fsync_method"):
         BrokerSettings(data_dir=tmp_path / "d", port=0, metrics_port=0)
