@@ -425,7 +425,7 @@ def pass_cost(connections: int, batches: tuple[int, ...] = (1, 10), rounds: int 
             hub.add(conn, lambda: None, writer)
             hub.finish_snapshot(conn, COLLECTION, {}, hub.positions)
             writer.flush_now()  # the snapshot
-            conn._idle_waiting = True  # as if its task were waiting for messages
+            conn.idle = True  # as if its task were waiting for messages
         per_socket, dispatch = [], []
         n = 0
         frames_before = metrics.frames_sent

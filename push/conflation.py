@@ -140,17 +140,19 @@ class FrameCache:
 class OutboundQueue:
     """Ordered pending messages of one connection, with conflation and bounds."""
 
-    __slots__ = ("_bytes", "_counts", "_items", "_limits", "_seq")
+    __slots__ = ("_bytes", "_counts", "_limits", "_seq", "entries")
 
     def __init__(self, *, max_entities: int, max_conflicts: int, max_receipts: int) -> None:
-        self._items: OrderedDict[object, Item] = OrderedDict()
+        # The pending messages in order, by conflation key (read-only outside the queue;
+        # the flush pass tests it for emptiness without a call).
+        self.entries: OrderedDict[object, Item] = OrderedDict()
         self._limits = [max_entities, max_conflicts, max_receipts, _UNBOUNDED]  # by Kind
         self._counts = [0, 0, 0, 0]
         self._bytes = 0
         self._seq = count()
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.entries)
 
     @property
     def bytes(self) -> int:
@@ -164,23 +166,23 @@ class OutboundQueue:
         """Queue ``item``: conflate it with a queued item of the same key, or refuse it."""
         key = item.key
         if key is not None:
-            old = self._items.pop(key, None)
+            old = self.entries.pop(key, None)
             if old is not None:
-                self._items[key] = item
+                self.entries[key] = item
                 self._bytes += len(item.frame) - len(old.frame)
                 return Offer.CONFLATED
         if self._counts[item.kind] >= self._limits[item.kind]:
             return Offer.FULL
-        self._items[key if key is not None else next(self._seq)] = item
+        self.entries[key if key is not None else next(self._seq)] = item
         self._counts[item.kind] += 1
         self._bytes += len(item.frame)
         return Offer.QUEUED
 
     def head_size(self) -> int:
         """Size of the first message (0 when empty)."""
-        if not self._items:
+        if not self.entries:
             return 0
-        return len(next(iter(self._items.values())).frame)
+        return len(next(iter(self.entries.values())).frame)
 
     def pop_within(self, budget: float, *, oversized_head: bool = False) -> list[Item]:
         """Pop the longest prefix whose frame (:func:`frame_size`) fits ``budget`` bytes.
@@ -188,7 +190,7 @@ class OutboundQueue:
         With ``oversized_head`` the first item is popped even if it alone exceeds the
         budget (the writer allows it when the limiter is full).
         """
-        items = self._items
+        items = self.entries
         n = len(items)
         # the usual case, everything fits (frame_size inlined: this runs per socket)
         if (self._bytes if n == 1 else self._bytes + BATCH_OVERHEAD + n - 1) <= budget:
@@ -216,17 +218,17 @@ class OutboundQueue:
 
     def remove_where(self, pred: Callable[[Item], bool]) -> list[Item]:
         """Remove and return every queued item matching ``pred`` (e.g. on unsubscribe)."""
-        gone = [(k, i) for k, i in self._items.items() if pred(i)]
+        gone = [(k, i) for k, i in self.entries.items() if pred(i)]
         for k, i in gone:
-            del self._items[k]
+            del self.entries[k]
             self._counts[i.kind] -= 1
             self._bytes -= len(i.frame)
         return [i for _, i in gone]
 
     def clear(self) -> list[Item]:
         """Remove and return everything."""
-        out = list(self._items.values())
-        self._items.clear()
+        out = list(self.entries.values())
+        self.entries.clear()
         self._counts = [0, 0, 0, 0]
         self._bytes = 0
         return out

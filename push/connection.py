@@ -131,7 +131,9 @@ class Connection:
         self.closing_since: float | None = None
         self._closed_sent = False
         self._waiter: asyncio.Future[None] | None = None
-        self._idle_waiting = False
+        # The writer task is waiting for messages (not throttled, writing or closing): a
+        # plain attribute, read for every socket of every flush pass.
+        self.idle = False
         self.on_ready: Callable[[Connection], None] | None = None
         self.ready_signalled = False  # on_ready called, the hub's pass not run yet
 
@@ -156,7 +158,7 @@ class Connection:
             return
         if was_empty:
             self.backlog_since = item.enqueued_at
-        if self._idle_waiting:
+        if self.idle:
             if self.on_ready is not None:
                 if not self.ready_signalled:
                     self.ready_signalled = True
@@ -192,6 +194,7 @@ class Connection:
             self.metrics.messages_dropped["closing"] += len(dropped)
         self.closing = Close(code, reason, final, final_type)
         self.closing_since = now
+        self.idle = False
         self._wake()
 
     def overload(self, reason: str, now: float) -> None:
@@ -294,20 +297,15 @@ class Connection:
     async def wait(self, seconds: float | None) -> None:
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        self._idle_waiting = seconds is None
+        self.idle = seconds is None and self.closing is None
         handle = None if seconds is None else loop.call_later(seconds, _resolve, waiter)
         try:
             await waiter
         finally:
             self._waiter = None
-            self._idle_waiting = False
+            self.idle = False
             if handle is not None:
                 handle.cancel()
-
-    @property
-    def idle(self) -> bool:
-        """The writer task is waiting for messages (not throttled, writing or closing)."""
-        return self._idle_waiting and self.closing is None
 
     def wake(self) -> None:
         """Hand control back to the writer task."""

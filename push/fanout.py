@@ -119,20 +119,25 @@ class Fanout:
             born, count = items[0].enqueued_at, len(batch)
             slow: list[Connection] = []
             written = 0
+            limits, within = None, False  # connections mostly share one Limits
             for conn in conns:
                 if caught_up and conn in caught_up:
                     continue  # offered some of the events already: the rest below
                 writer = writers[conn]
                 write = writer.write_frame
+                if conn.limits is not limits:
+                    limits = conn.limits
+                    within = (
+                        count <= limits.max_queued_entities and now - born < limits.overload_grace_s
+                    )
                 if (
                     write is None
+                    or not within
                     or not conn.idle
-                    or conn.queue
+                    or conn.queue.entries
                     or writer.pending is not None
                     or writer.failed
                     or (several and len(conn.subscriptions) > 1)
-                    or count > conn.limits.max_queued_entities
-                    or now - born >= conn.limits.overload_grace_s
                     or not conn.bucket.take_within(size, now)
                 ):
                     slow.append(conn)

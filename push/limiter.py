@@ -59,10 +59,14 @@ class TokenBucket:
 
     def take_within(self, n: float, now: float) -> bool:
         """Take ``n`` tokens if that leaves the bucket non-negative (never a debt)."""
-        self._refill(now)
-        if n <= self._tokens:
-            self._tokens -= n
+        tokens = self._tokens
+        if now > self._stamp:  # _refill, inline: this runs for every socket of a pass
+            tokens = min(self._burst, tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+        if n <= tokens:
+            self._tokens = tokens - n
             return True
+        self._tokens = tokens
         return False
 
     def take(self, n: float, now: float) -> None:

@@ -243,3 +243,19 @@ async def test_run_writer_sends_frames_then_the_close() -> None:
     assert [orjson.loads(s)["type"] for s in sent] == ["entity"]
     assert closed == [(4001, "idle_timeout")]
     assert m.closes["idle_timeout"] == 1
+
+
+async def test_connection_is_idle_only_while_its_task_waits_for_messages() -> None:
+    conn, _ = make()
+    assert not conn.idle
+    waiting = asyncio.ensure_future(conn.wait(None))
+    await asyncio.sleep(0)
+    assert conn.idle
+    conn.request_close(CloseCode.IDLE_TIMEOUT, "idle_timeout", 0.0)  # wakes the task
+    assert not conn.idle  # closing: the pass leaves it to its task
+    await asyncio.wait_for(waiting, 5)
+    assert not conn.idle
+    throttled = asyncio.ensure_future(conn.wait(0.01))
+    await asyncio.sleep(0)
+    assert not conn.idle  # a timed wait (throttled) is not idle
+    await asyncio.wait_for(throttled, 5)

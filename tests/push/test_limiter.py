@@ -35,6 +35,15 @@ def test_limiter_take_within_never_goes_into_debt() -> None:
     assert b.available(0.01) == pytest.approx(0)
 
 
+def test_limiter_refused_take_within_still_banks_the_refill() -> None:
+    b = TokenBucket(rate=100, burst=50, now=0.0)
+    assert b.take_within(50, 0.0)
+    assert not b.take_within(20, 0.1)  # 10 tokens refilled: not enough
+    assert b.available(0.1) == pytest.approx(10)  # kept, not lost nor counted twice
+    assert b.take_within(10, 0.1)
+    assert not b.take_within(1, 0.1)
+
+
 def test_limiter_oversized_request_waits_for_full_bucket_then_goes_into_debt() -> None:
     b = TokenBucket(rate=100, burst=50, now=0.0)
     b.take(30, 0.0)
