@@ -120,6 +120,9 @@ async def read_commands(rate: Rate) -> None:
         parts = line.decode().split()
         if parts and parts[0] == "rate":
             rate.per_s = float(parts[1])
+    # End of input: the bench driving this server is gone (finished, interrupted or
+    # killed); a server left generating would skew every later measurement.
+    os._exit(0)
 
 
 async def generate(rate: Rate, emit: Any) -> None:
