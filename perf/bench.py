@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -511,6 +512,10 @@ async def run(
     return out
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    signal.raise_signal(signal.SIGINT)  # whoever handles Ctrl-C now (the event loop, or us)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="perf/bench.py",
@@ -563,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     parse_rates(args.rates, 1.0)
 
     started = time.time()
+    # SIGTERM (a timeout, a kill) stops the system the bench started, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     say(f"end-to-end bench on {os.cpu_count()} cores, profile {args.profile}")
     try:
         if args.attach:
