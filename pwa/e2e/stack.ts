@@ -1,13 +1,11 @@
 /**
  * The real stack for the end-to-end tests: `uv run syncpipe dev` from the repository root
- * on free ports with a temporary data dir. Started once by the global setup; the tests
- * read where it listens from the environment (`E2E_*`, see {@link stackFromEnv}).
+ * on free ports, its data kept under `test-results/`. Started once by the global setup;
+ * the tests read where it listens from the environment (`E2E_*`, see {@link stackFromEnv}).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { cpSync, createWriteStream, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream, rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 
 export interface StackInfo {
   /** The PWA, with its /config.js (`http://127.0.0.1:PORT/`). */
@@ -61,22 +59,26 @@ function exited(child: ChildProcess): boolean {
 
 /**
  * Start `uv run syncpipe dev` in `repoRoot` and resolve once it prints that it is up.
- * Its output goes to `logFile` (and into the error if it never comes up); on stop, the
- * components' logs are copied to `${logFile}.d/` before the data dir is removed.
+ * Its output goes to `logFile` (and into the error if it never comes up). Its data dir is
+ * `${logFile}.data/` (broker log, Redis data, the components' logs in `logs/`): emptied
+ * when the stack starts and kept after it stops, so a failed run's topics can be read
+ * back (`syncpipe replay dump`).
  */
 export async function startStack(
   repoRoot: string,
   logFile: string,
   readyTimeoutMs = 180_000,
 ): Promise<RunningStack> {
-  const dataDir = mkdtempSync(join(tmpdir(), "syncpipe-e2e-"));
+  const dataDir = `${logFile}.data`;
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(`${logFile}.d`, { recursive: true, force: true }); // where older runs kept the logs
   const env: NodeJS.ProcessEnv = {};
   // Like tests/syncpipe/test_dev.py: none of the caller's SYNCPIPE_* settings leak in.
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("SYNCPIPE_")) env[k] = v;
   for (const name of ["kafka", "redis", "ingest", "push", "pwa"]) {
     env[`SYNCPIPE_DEV_${name.toUpperCase()}_PORT`] = String(await freePort());
   }
-  env.SYNCPIPE_DEV_DATA_DIR = join(dataDir, "data");
+  env.SYNCPIPE_DEV_DATA_DIR = dataDir;
 
   // Its own process group, so the deadline kill reaches every component.
   const child = spawn("uv", ["run", "syncpipe", "dev"], {
@@ -110,12 +112,6 @@ export async function startStack(
       }
     }
     log.end();
-    const logs = join(dataDir, "data", "logs");
-    if (existsSync(logs)) {
-      rmSync(`${logFile}.d`, { recursive: true, force: true });
-      cpSync(logs, `${logFile}.d`, { recursive: true });
-    }
-    rmSync(dataDir, { recursive: true, force: true });
   };
 
   try {
