@@ -695,13 +695,15 @@ def run(n: int, seconds: float) -> None:
         pass_s = [scalar(t, "syncpipe_push_flush_pass_seconds_sum") for t in (before, after)]
         pass_n = [scalar(t, "syncpipe_push_flush_pass_frames_total") for t in (before, after)]
         per_socket_us = 1e6 * (pass_s[1] - pass_s[0]) / max(1.0, pass_n[1] - pass_n[0])
+        in_pass = (pass_n[1] - pass_n[0]) / max(1.0, frames_s)
         if frac == 0.5:
             p99_at_half = p99
         print(
             f"  push at {frac:.0%} of max ({per_conn * n:>9,.0f} msgs/s, delivered "
             f"{res['messages_per_s']:>9,.0f}/s, {res['frames_per_s']:>7,.0f} frames/s): send path "
             f"p50 {p50:6.2f} ms p99 {p99:6.2f} ms; queue wait p50 {q50:6.2f} p99 {q99:6.2f} ms; "
-            f"flush pass p50 {1000 * quantile(*passes, 0.5):5.2f} ms, "
+            f"flush pass p50 {1000 * quantile(*passes, 0.5):5.2f} p99 "
+            f"{1000 * quantile(*passes, 0.99):5.2f} ms, {in_pass:.0%} of frames in passes, "
             f"{per_socket_us:5.1f} us per socket; server CPU {cpu_per_frame_us:5.1f} us per "
             f"frame written; rest of the machine busy {others:4.2f} cores"
         )
@@ -709,7 +711,9 @@ def run(n: int, seconds: float) -> None:
     server.stop()
     print(
         "(send path = end_to_end histogram, generation stamp in integer ms -> write done; "
-        "flush pass = one synchronous write loop over the ready sockets, wall time; server "
+        "flush pass = one synchronous write loop over the ready sockets, wall time; frames in "
+        "passes = the share the pass wrote, the rest went through the connections' own "
+        "tasks; server "
         "CPU per frame = push's user + system CPU over the frames it wrote, kernel send "
         "included; rest of the machine = busy CPU not used by push or the bench client)"
     )
